@@ -1,0 +1,61 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from vrs.api.errors import install_error_handlers
+from vrs.api.limits import BodySizeLimit
+from vrs.api.routes import health
+from vrs.db.engine import make_engine
+from vrs.settings import Settings
+
+#: JSON bodies (a batch of 1,000 records is about 250 KB) stay far below this.
+JSON_BODY_LIMIT = 4 * 1024 * 1024
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> FastAPI:
+    """Build the service. Nothing connects until the first request."""
+    app = FastAPI(
+        title="VRS — vaccination record service",
+        version="0.1.0",
+        description="Residents, coupons, sites and dose records; see docs/ for the guide.",
+    )
+    app.state.settings = settings
+    app.state.engine = engine if engine is not None else make_engine(settings.database_url)
+    app.state.clock = clock
+    install_error_handlers(app)
+    app.include_router(health.router)
+    _include_v1_routers(app)
+    app.add_middleware(
+        BodySizeLimit,
+        default_limit=JSON_BODY_LIMIT,
+        import_limit=settings.max_import_bytes,
+    )
+    return app
+
+
+def _include_v1_routers(app: FastAPI) -> None:
+    import importlib
+    import pkgutil
+
+    from vrs.api import routes
+
+    for info in pkgutil.iter_modules(routes.__path__):
+        if info.name == "health":
+            continue
+        module = importlib.import_module(f"{routes.__name__}.{info.name}")
+        app.include_router(module.router, prefix="/v1")
