@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
+from vrs.api.deps import PrincipalCache
 from vrs.api.errors import install_error_handlers
 from vrs.api.limits import BodySizeLimit
 from vrs.api.routes import health
@@ -27,6 +28,7 @@ def create_app(
     *,
     engine: Engine | None = None,
     clock: Callable[[], datetime] = utc_now,
+    principal_cache_ttl: float = 10.0,
 ) -> FastAPI:
     """Build the service. Nothing connects until the first request."""
     app = FastAPI(
@@ -37,6 +39,7 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine if engine is not None else make_engine(settings.database_url)
     app.state.clock = clock
+    app.state.principal_cache = PrincipalCache(ttl=principal_cache_ttl)
     install_error_handlers(app)
     app.include_router(health.router)
     _include_v1_routers(app)
@@ -46,6 +49,11 @@ def create_app(
         import_limit=settings.max_import_bytes,
     )
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The service configured from ``VRS_*`` variables (uvicorn's ``--factory`` entry point)."""
+    return create_app(Settings.from_env())
 
 
 def _include_v1_routers(app: FastAPI) -> None:
