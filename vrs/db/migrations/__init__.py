@@ -1,0 +1,1 @@
+"""Alembic migrations of the record service; run them with ``vrs db upgrade``."""
