@@ -157,3 +157,11 @@ def world(engine: Engine) -> World:
         w.tokens["other_site"] = made(role=Role.SITE, name="tablet 9", site_code=w.other_site)
         s.commit()
     return w
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    """The project's ``shared/`` folder beside the repository; a fresh clone has none."""
+    if not SHARED.is_dir():
+        pytest.skip(f"needs the shared/ folder beside the repository ({SHARED}); none here")
+    return SHARED
