@@ -68,6 +68,11 @@ def task_run(args: list[str]) -> int:
         args = ["--port", "8000", *args]
     if not any(a == "--host" or a.startswith("--host=") for a in args):
         args = ["--host", "127.0.0.1", *args]
+    if os.name == "posix":
+        # Become the server, so a process manager's SIGTERM and Ctrl+C reach it directly.
+        say(f"$ {VRS} serve {' '.join(args)}")
+        sys.stderr.flush()
+        os.execv(VRS, [str(VRS), "serve", *args])  # noqa: S606 - our own entry point
     try:
         return run(VRS, "serve", *args)
     except KeyboardInterrupt:
