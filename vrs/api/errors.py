@@ -60,6 +60,20 @@ def _json_safe(value: Any) -> Any:
     return str(value)
 
 
+def problem_document(exc: DomainError) -> dict[str, Any]:
+    """The problem+json body of a domain error (for answers nested in a larger body)."""
+    status = _STATUS[exc.kind]
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": exc.code,
+        "status": status,
+        "code": exc.code,
+        "detail": exc.message,
+    }
+    body.update(_json_safe(exc.details))
+    return body
+
+
 def domain_error_response(exc: DomainError) -> JSONResponse:
     status = _STATUS[exc.kind]
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
