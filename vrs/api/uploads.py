@@ -1,0 +1,45 @@
+"""Upload bodies too large for memory: streamed to an anonymous temporary file.
+
+Imports (residents now, bulk dose records later) read their CSV body through
+:func:`spooled_body` and hand the open file to a domain function that reads it line by line.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+from fastapi import Request
+from starlette.exceptions import HTTPException
+
+CSV_MEDIA_TYPE = "text/csv"
+
+
+def require_csv(request: Request) -> None:
+    """Refuse (415) a body that does not say it is UTF-8 ``text/csv``."""
+    media_type, _, params = request.headers.get("content-type", "").partition(";")
+    charset = ""
+    for param in params.split(";"):
+        name, _, value = param.strip().partition("=")
+        if name.lower() == "charset":
+            charset = value.strip().strip('"').lower()
+    if media_type.strip().lower() != CSV_MEDIA_TYPE or charset not in ("", "utf-8", "utf8"):
+        raise HTTPException(415, "send the file as 'Content-Type: text/csv; charset=utf-8'")
+
+
+@asynccontextmanager
+async def spooled_body(request: Request, directory: Path) -> AsyncIterator[BinaryIO]:
+    """The request body in a temporary file under ``directory``, open at its start.
+
+    The file has no name on Linux and is gone when the block ends, however it ends (the
+    size limit middleware aborts the stream of an over-large body with its own error).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=directory) as spool:
+        async for chunk in request.stream():
+            spool.write(chunk)
+        spool.seek(0)
+        yield spool
