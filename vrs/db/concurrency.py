@@ -10,6 +10,7 @@ Domain code calls these and never looks at the dialect itself:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable
 
@@ -25,9 +26,17 @@ def _dialect(session: Session) -> str:
 
 def insert_ignoring_conflicts(session: Session, table: Table) -> Insert:
     """An INSERT into ``table`` that skips rows violating any unique constraint."""
-    if _dialect(session) == "postgresql":
+    return _insert_ignoring(_dialect(session), table)
+
+
+@functools.cache
+def _insert_ignoring(dialect: str, table: Table) -> Insert:
+    if dialect == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing()
     return sqlite.insert(table).on_conflict_do_nothing()
+
+
+_LOCK = text("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:ids AS bigint[])) AS t(k)")
 
 
 def _key_id(key: str) -> int:
@@ -47,7 +56,4 @@ def lock_keys(session: Session, keys: Iterable[str]) -> None:
     ids = sorted({_key_id(k) for k in keys})
     if not ids:
         return
-    session.execute(
-        text("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:ids AS bigint[])) AS t(k)"),
-        {"ids": ids},
-    )
+    session.connection().execute(_LOCK, {"ids": ids})

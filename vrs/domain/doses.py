@@ -24,7 +24,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Table, and_, insert, literal, or_, select, union_all
+from sqlalchemy import Table, bindparam, insert, literal, or_, select, union_all
 from sqlmodel import Session
 
 from vrs.db.concurrency import insert_ignoring_conflicts, lock_keys
@@ -261,51 +261,66 @@ class _Context:
     residents: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
-def _load_context(
-    session: Session, principal: Principal, lines: Sequence[CouponLine], site_codes: set[str]
-) -> _Context:
-    """The tablet's site, the active sites, the municipalities' coupon formats and the
-    residents holding the posted coupon numbers: one UNION query, one round trip."""
-    municipalities = sorted({line.municipality_code for line in lines})
+def _context_statement() -> Any:
     blank = literal("")
-    holders = or_(
-        *(
-            and_(
-                RESIDENT.c.municipality_code == code,
-                RESIDENT.c.coupon_number.in_(
-                    sorted({ln.coupon_number for ln in lines if ln.municipality_code == code})
-                ),
-            )
-            for code in municipalities
-        )
-    )
-    query = union_all(
+    return union_all(
         select(literal("d"), DEVICE.c.site_code, blank, blank).where(
-            DEVICE.c.id == principal.device_id, DEVICE.c.active.is_(True)
+            DEVICE.c.id == bindparam("device_id"), DEVICE.c.active.is_(True)
         ),
         select(literal("s"), SITE.c.code, blank, blank).where(
-            SITE.c.code.in_(sorted(site_codes)), SITE.c.active.is_(True)
+            SITE.c.code.in_(bindparam("sites", expanding=True)), SITE.c.active.is_(True)
         ),
         select(literal("m"), MUNICIPALITY.c.code, MUNICIPALITY.c.coupon_format, blank).where(
-            MUNICIPALITY.c.code.in_(municipalities)
+            MUNICIPALITY.c.code == bindparam("municipality")
         ),
         select(
             literal("r"),
             RESIDENT.c.municipality_code,
             RESIDENT.c.coupon_number,
             RESIDENT.c.local_id,
-        ).where(holders),
+        ).where(
+            RESIDENT.c.municipality_code == bindparam("municipality"),
+            RESIDENT.c.coupon_number.in_(bindparam("coupons", expanding=True)),
+        ),
     )
+
+
+# Built once: constructing statements would cost more than running them on the hot path.
+_CONTEXT = _context_statement()
+_STORED = select(*DOSE.c).where(
+    DOSE.c.municipality_code == bindparam("municipality"),
+    or_(
+        DOSE.c.client_record_id.in_(bindparam("client_ids", expanding=True)),
+        DOSE.c.coupon_number.in_(bindparam("coupons", expanding=True)),
+    ),
+)
+_INSERT_EVENT = insert(EVENT)
+_INSERT_FLAG = insert(FLAG)
+
+
+def _load_context(
+    session: Session, principal: Principal, lines: Sequence[CouponLine], site_codes: set[str]
+) -> _Context:
+    """The tablet's site, the active sites, the municipalities' coupon formats and the
+    residents holding the posted coupon numbers: one query per municipality in the call."""
     context = _Context(ref=reference_data(session))
-    for kind, a, b, c in session.execute(query):
-        if kind == "d":
-            context.device_site = a
-        elif kind == "s":
-            context.active_sites.add(a)
-        elif kind == "m":
-            context.coupon_formats[a] = b
-        else:
-            context.residents[(a, b)] = c
+    connection = session.connection()
+    for code in sorted({line.municipality_code for line in lines}):
+        params = {
+            "device_id": principal.device_id,
+            "sites": sorted(site_codes),
+            "municipality": code,
+            "coupons": sorted({ln.coupon_number for ln in lines if ln.municipality_code == code}),
+        }
+        for kind, a, b, c in connection.execute(_CONTEXT, params):
+            if kind == "d":
+                context.device_site = a
+            elif kind == "s":
+                context.active_sites.add(a)
+            elif kind == "m":
+                context.coupon_formats[a] = b
+            else:
+                context.residents[(a, b)] = c
     return context
 
 
@@ -462,7 +477,7 @@ def _insert(session: Session, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
     if not rows:
         return set()
     stmt = insert_ignoring_conflicts(session, DOSE).returning(DOSE.c.id)
-    return set(session.execute(stmt, rows).scalars())
+    return set(session.connection().execute(stmt, rows).scalars())
 
 
 def _append_created_events(
@@ -473,8 +488,8 @@ def _append_created_events(
 ) -> None:
     if not rows_and_doses:
         return
-    session.execute(
-        insert(EVENT),
+    session.connection().execute(
+        _INSERT_EVENT,
         [
             {
                 "municipality_code": row["municipality_code"],
@@ -526,22 +541,16 @@ class _StoredRows:
 
     @classmethod
     def read(cls, session: Session, doses: Sequence[_Dose]) -> _StoredRows:
-        if not doses:
-            return cls([])
-        wanted = []
+        rows: list[dict[str, Any]] = []
         for code in sorted({d.line.municipality_code for d in doses}):
             mine = [d for d in doses if d.line.municipality_code == code]
-            wanted.append(
-                and_(
-                    DOSE.c.municipality_code == code,
-                    or_(
-                        DOSE.c.client_record_id.in_({d.submission.client_record_id for d in mine}),
-                        DOSE.c.coupon_number.in_({d.line.coupon_number for d in mine}),
-                    ),
-                )
-            )
-        rows = session.execute(select(*DOSE.c).where(or_(*wanted))).mappings()
-        return cls([dict(r) for r in rows])
+            params = {
+                "municipality": code,
+                "client_ids": sorted({d.submission.client_record_id for d in mine}),
+                "coupons": sorted({d.line.coupon_number for d in mine}),
+            }
+            rows.extend(dict(r) for r in session.connection().execute(_STORED, params).mappings())
+        return cls(rows)
 
     def verdict(self, d: _Dose) -> _Verdict:
         row = self.by_client.get(d.client_key)
@@ -642,8 +651,8 @@ def _open_conflict_flags(
             }
         )
     if flags:
-        session.execute(insert(FLAG), flags)
-        session.execute(insert(EVENT), events)
+        session.connection().execute(_INSERT_FLAG, flags)
+        session.connection().execute(_INSERT_EVENT, events)
 
 
 def _stored_content(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -43,6 +43,9 @@ FLAG: Table = QualityFlag.__table__  # type: ignore[attr-defined]
 LOT: Table = VaccineLot.__table__  # type: ignore[attr-defined]
 RESIDENT: Table = Resident.__table__  # type: ignore[attr-defined]
 
+_INSERT_FLAG = insert(FLAG)
+_INSERT_EVENT = insert(EVENT)
+
 SYSTEM_RESOLVER = "system"
 NO_LONGER_APPLIES = "rule no longer applies"
 #: Coupons per statement when a caller re-evaluates many series at once.
@@ -427,9 +430,7 @@ def _reevaluate_chunk(
     ref = reference_data(session)
     series = load_series(session, municipality_code, coupons)
     _match_pending(session, municipality_code, series, now)
-    open_flags = load_open_flags(
-        session, municipality_code, _records_of_coupons(municipality_code, coupons)
-    )
+    open_flags = load_open_flags(session, municipality_code, coupons=coupons)
     findings = evaluate_series(series, ref)
     to_open: list[tuple[uuid.UUID, Finding]] = []
     for record_id, record_findings in findings.items():
@@ -455,17 +456,7 @@ def _reevaluate_chunk(
     return dict(after)
 
 
-def _records_of_coupons(municipality_code: str, coupons: list[str]) -> Any:
-    return select(DOSE.c.id).where(
-        DOSE.c.municipality_code == municipality_code, DOSE.c.coupon_number.in_(coupons)
-    )
-
-
-def load_series(session: Session, municipality_code: str, coupons: list[str]) -> list[SeriesDose]:
-    """The non-voided doses of these coupons with their lot and resident facts.
-
-    The resident is the record's own, or for a pending record whoever holds the coupon now.
-    """
+def _series_statement() -> Any:
     any_lot = LOT.alias("any_lot")
     own = RESIDENT.alias("own_resident")
     holder = RESIDENT.alias("coupon_holder")
@@ -491,7 +482,7 @@ def load_series(session: Session, municipality_code: str, coupons: list[str]) ->
             ),
         )
     )
-    stmt = (
+    return (
         select(
             DOSE.c.id,
             DOSE.c.coupon_number,
@@ -506,11 +497,23 @@ def load_series(session: Session, municipality_code: str, coupons: list[str]) ->
         )
         .select_from(joined)
         .where(
-            DOSE.c.municipality_code == municipality_code,
-            DOSE.c.coupon_number.in_(coupons),
+            DOSE.c.municipality_code == bindparam("municipality"),
+            DOSE.c.coupon_number.in_(bindparam("coupons", expanding=True)),
             DOSE.c.status != "voided",
         )
     )
+
+
+# Built once: the hot path should not pay for constructing statements on every call.
+_SERIES = _series_statement()
+
+
+def load_series(session: Session, municipality_code: str, coupons: list[str]) -> list[SeriesDose]:
+    """The non-voided doses of these coupons with their lot and resident facts.
+
+    The resident is the record's own, or for a pending record whoever holds the coupon now.
+    """
+    params = {"municipality": municipality_code, "coupons": coupons}
     return [
         SeriesDose(
             id=row.id,
@@ -524,7 +527,7 @@ def load_series(session: Session, municipality_code: str, coupons: list[str]) ->
             birth_date=row.birth_date,
             unmatched_holder=row.holder_id,
         )
-        for row in session.execute(stmt)
+        for row in session.connection().execute(_SERIES, params)
     ]
 
 
@@ -545,8 +548,8 @@ def _match_pending(
         .values(resident_local_id=bindparam("local_id"), status="recorded", updated_at=now),
         [{"record_id": record_id, "local_id": local_id} for record_id, local_id in matches],
     )
-    session.execute(
-        insert(EVENT),
+    session.connection().execute(
+        _INSERT_EVENT,
         [
             {
                 "municipality_code": municipality_code,
@@ -562,25 +565,47 @@ def _match_pending(
     )
 
 
+_FLAG_COLUMNS = (
+    FLAG.c.id,
+    FLAG.c.dose_record_id,
+    FLAG.c.rule_code,
+    FLAG.c.severity,
+    FLAG.c.message,
+    FLAG.c.created_at,
+)
+_OPEN = (FLAG.c.municipality_code == bindparam("municipality"), FLAG.c.resolved_at.is_(None))
+_OPEN_FLAGS_OF_RECORDS = select(*_FLAG_COLUMNS).where(
+    *_OPEN, FLAG.c.dose_record_id.in_(bindparam("ids", expanding=True))
+)
+_OPEN_FLAGS_OF_COUPONS = select(*_FLAG_COLUMNS).where(
+    *_OPEN,
+    FLAG.c.dose_record_id.in_(
+        select(DOSE.c.id).where(
+            DOSE.c.municipality_code == bindparam("municipality"),
+            DOSE.c.coupon_number.in_(bindparam("coupons", expanding=True)),
+        )
+    ),
+)
+
+
 def load_open_flags(
-    session: Session, municipality_code: str, record_ids: Any
+    session: Session,
+    municipality_code: str,
+    record_ids: Iterable[uuid.UUID] = (),
+    *,
+    coupons: Sequence[str] = (),
 ) -> dict[uuid.UUID, list[OpenFlag]]:
-    """Unresolved flags of the given records (a list of ids or a subquery of them)."""
-    stmt = select(
-        FLAG.c.id,
-        FLAG.c.dose_record_id,
-        FLAG.c.rule_code,
-        FLAG.c.severity,
-        FLAG.c.message,
-        FLAG.c.created_at,
-    ).where(
-        FLAG.c.municipality_code == municipality_code,
-        FLAG.c.resolved_at.is_(None),
-        FLAG.c.dose_record_id.in_(record_ids),
-    )
+    """Unresolved flags of the given records, or of every record of the given coupons."""
+    params: dict[str, Any] = {"municipality": municipality_code}
+    if coupons:
+        stmt, params["coupons"] = _OPEN_FLAGS_OF_COUPONS, list(coupons)
+    else:
+        stmt, params["ids"] = _OPEN_FLAGS_OF_RECORDS, list(record_ids)
+        if not params["ids"]:
+            return {}
     flags: dict[uuid.UUID, list[OpenFlag]] = defaultdict(list)
-    for row in session.execute(stmt):
-        flags[row.dose_record_id].append(OpenFlag(**row._mapping))
+    for row in session.connection().execute(stmt, params):
+        flags[row.dose_record_id].append(OpenFlag(*row))
     return dict(flags)
 
 
@@ -615,8 +640,8 @@ def _open_flags(
         )
         for record_id, finding in findings
     ]
-    session.execute(
-        insert(FLAG),
+    session.connection().execute(
+        _INSERT_FLAG,
         [
             {
                 "municipality_code": municipality_code,
@@ -626,8 +651,8 @@ def _open_flags(
             for flag, (_, finding) in zip(flags, findings, strict=True)
         ],
     )
-    session.execute(
-        insert(EVENT),
+    session.connection().execute(
+        _INSERT_EVENT,
         [
             {
                 "municipality_code": municipality_code,

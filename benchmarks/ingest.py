@@ -1,0 +1,219 @@
+"""Dose-record ingest throughput: single posts at a given concurrency, then batches.
+
+Sets up the database it is given (its VRS tables are dropped and recreated), starts
+``uvicorn --factory vrs.app:app_from_env`` against it, and drives it with httpx/asyncio.
+Reports records per second and p50/p99 latency per phase. See benchmarks/README.md.
+
+    .venv/bin/python benchmarks/ingest.py --database-url postgresql://postgres@127.0.0.1/bench
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import insert, text
+from sqlmodel import Session, SQLModel
+
+from vrs.db.engine import make_engine
+from vrs.db.models import Resident, VaccineLot
+from vrs.domain.auth import SYSTEM, Role, create_credential
+from vrs.domain.checkdigits import make_damm_coupon_number
+from vrs.domain.places import add_municipality, add_site
+from vrs.domain.reference import COMIRNATY, seed_reference_data
+
+MUNICIPALITY = "131016"
+SITE = "1310000017"
+LOT = "FA1234"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--database-url", required=True, help="PostgreSQL URL; its tables are reset")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    p.add_argument("--residents", type=int, default=50_000, help="residents to register")
+    p.add_argument("--singles", type=int, default=20_000, help="records sent as single posts")
+    p.add_argument("--concurrency", type=int, default=64, help="single posts in flight")
+    p.add_argument("--batches", type=int, default=60, help="batch posts")
+    p.add_argument("--batch-size", type=int, default=1000)
+    p.add_argument("--batch-concurrency", type=int, default=4, help="batch posts in flight")
+    return p.parse_args(argv)
+
+
+def set_up_database(url: str, residents: int) -> str:
+    """Fresh tables, reference data, one municipality, site and tablet; the tablet's token."""
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        SQLModel.metadata.drop_all(conn)
+        SQLModel.metadata.create_all(conn)
+    now = datetime.now(UTC)
+    with Session(engine) as s:
+        seed_reference_data(s)
+        add_municipality(s, actor=SYSTEM, code=MUNICIPALITY, name="千代田区", now=now)
+        add_site(s, actor=SYSTEM, code=SITE, name="benchmark site", now=now)
+        s.flush()
+        s.add(VaccineLot(lot_number=LOT, product_code=COMIRNATY, expires_on=date(2030, 1, 1)))
+        token = create_credential(
+            s, actor=SYSTEM, role=Role.SITE, name="tablet", site_code=SITE, now=now
+        ).token
+        s.commit()
+    rows = [
+        {
+            "municipality_code": MUNICIPALITY,
+            "local_id": f"B{n:09d}",
+            "family_name": "山田",
+            "given_name": "太郎",
+            "family_name_kana": "ヤマダ",
+            "given_name_kana": "タロウ",
+            "birth_date": date(1960 + n % 40, 1 + n % 12, 1 + n % 28),
+            "sex": "M",
+            "coupon_number": make_damm_coupon_number(n),
+            "address": "",
+            "protected": False,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for n in range(residents)
+    ]
+    with engine.begin() as conn:
+        for start in range(0, len(rows), 5000):
+            conn.execute(insert(Resident), rows[start : start + 5000])
+        conn.execute(text("ANALYZE"))
+    engine.dispose()
+    return token
+
+
+def start_server(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "VRS_DATABASE_URL": url, "VRS_ENV": "development"}
+    command = [
+        sys.executable, "-m", "uvicorn", "--factory", "vrs.app:app_from_env",
+        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+        "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+    server = subprocess.Popen(command, env=env)  # noqa: S603 - our own interpreter, fixed args
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    server.terminate()
+    raise SystemExit("the server did not come up")
+
+
+class Records:
+    """Fresh records: dose 1 for serial 0, 1, 2, ... (most have a registered resident)."""
+
+    def __init__(self) -> None:
+        self.serial = 0
+
+    def next(self) -> dict[str, Any]:
+        self.serial += 1
+        return {
+            "client_record_id": str(uuid.uuid4()),
+            "coupon": f"11{MUNICIPALITY}{make_damm_coupon_number(self.serial)}",
+            "vaccinated_on": "2023-05-01",
+            "product": COMIRNATY,
+            "lot": LOT,
+            "site_code": SITE,
+            "source": random.choice(("qr", "ocr")),
+        }
+
+
+@dataclass
+class Phase:
+    name: str
+    records: int = 0
+    errors: int = 0
+    latencies: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def report(self) -> str:
+        lat = sorted(self.latencies)
+        p50 = statistics.median(lat) * 1000 if lat else 0.0
+        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000 if lat else 0.0
+        return (
+            f"{self.name}: {self.records} records in {self.seconds:.1f} s = "
+            f"{self.records / self.seconds:,.0f} records/s; requests: {len(lat)}, "
+            f"p50 {p50:.1f} ms, p99 {p99:.1f} ms; errors {self.errors}"
+        )
+
+
+async def drive(
+    client: httpx.AsyncClient, phase: Phase, requests: int, concurrency: int, make: Any
+) -> None:
+    remaining = iter(range(requests))
+
+    async def worker() -> None:
+        for _ in remaining:
+            path, payload, size = make()
+            started = time.perf_counter()
+            answer = await client.post(path, json=payload)
+            phase.latencies.append(time.perf_counter() - started)
+            if answer.status_code not in (200, 201):
+                phase.errors += 1
+            phase.records += size
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    phase.seconds = time.perf_counter() - started
+
+
+async def run(args: argparse.Namespace, token: str) -> list[Phase]:
+    records = Records()
+    limits = httpx.Limits(max_connections=max(args.concurrency, args.batch_concurrency))
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{args.port}",
+        headers={"Authorization": f"Bearer {token}"},
+        limits=limits,
+        timeout=120,
+    ) as client:
+        warm = Phase("warm-up")
+        await drive(client, warm, 500, 16, lambda: ("/v1/dose-records", records.next(), 1))
+        single = Phase(f"single posts, concurrency {args.concurrency}")
+        await drive(
+            client,
+            single,
+            args.singles,
+            args.concurrency,
+            lambda: ("/v1/dose-records", records.next(), 1),
+        )
+
+        def batch() -> tuple[str, dict[str, Any], int]:
+            payload = {"records": [records.next() for _ in range(args.batch_size)]}
+            return "/v1/dose-records/batch", payload, args.batch_size
+
+        batches = Phase(f"batches of {args.batch_size}, concurrency {args.batch_concurrency}")
+        await drive(client, batches, args.batches, args.batch_concurrency, batch)
+    return [single, batches]
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    print(f"setting up {args.residents} residents ...", flush=True)
+    token = set_up_database(args.database_url, args.residents)
+    server = start_server(args.database_url, args.port, args.workers)
+    try:
+        for phase in asyncio.run(run(args, token)):
+            print(phase.report(), flush=True)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
