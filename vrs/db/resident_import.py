@@ -41,10 +41,6 @@ _DOSE = DoseRecord.__table__  # type: ignore[attr-defined]
 _EVENT = DoseRecordEvent.__table__  # type: ignore[attr-defined]
 
 
-def _same(a: str, b: str) -> str:
-    return " AND ".join(f"{a}.{c} IS NOT DISTINCT FROM {b}.{c}" for c in _DATA_COLUMNS[1:])
-
-
 def _differs(a: str, b: str) -> str:
     return " OR ".join(f"{a}.{c} IS DISTINCT FROM {b}.{c}" for c in _DATA_COLUMNS[1:])
 
@@ -82,61 +78,65 @@ def coupons_taken(conn: Connection, municipality_code: str, *, limit: int) -> Ta
 
 @dataclass(frozen=True)
 class Changes:
+    """Staged residents that were new, and stored ones that changed."""
+
     created: int
-    unchanged: int
+    updated: int
 
 
-def count_changes(conn: Connection, municipality_code: str) -> Changes:
-    """How many staged residents are new, and how many equal their stored row exactly."""
+def _update_from_stage(conn: Connection, municipality_code: str, now: datetime, where: str) -> int:
+    """Copy every staged field into the stored residents matching ``where``; their count."""
+    sets = ", ".join(f"{c} = s.{c}" for c in _DATA_COLUMNS[1:])
     sql = text(
         f"""
-        SELECT
-          (SELECT count(*) FROM {RESIDENT_STAGE.name} s
-            WHERE NOT EXISTS (SELECT 1 FROM resident r
-                              WHERE r.municipality_code = :m AND r.local_id = s.local_id))
-            AS created,
-          (SELECT count(*) FROM {RESIDENT_STAGE.name} s
-            JOIN resident r ON r.municipality_code = :m AND r.local_id = s.local_id
-            WHERE {_same("r", "s")}) AS unchanged
+        UPDATE resident SET {sets}, updated_at = :now
+        FROM {RESIDENT_STAGE.name} AS s
+        WHERE resident.municipality_code = :m AND resident.local_id = s.local_id AND ({where})
         """  # noqa: S608 - only constant names are formatted in
-    )
-    row = conn.execute(sql, {"m": municipality_code}).one()
-    return Changes(created=int(row.created), unchanged=int(row.unchanged))
+    ).bindparams(bindparam("now", type_=UTCDateTime()))
+    return int(conn.execute(sql, {"m": municipality_code, "now": now}).rowcount)
 
 
-def release_changed_coupons(conn: Connection, municipality_code: str, now: datetime) -> None:
-    """Clear the coupon number of every staged resident whose number changes.
+def apply_changes(conn: Connection, municipality_code: str, now: datetime) -> Changes:
+    """Write the staged residents: update the changed ones, insert the new ones.
 
-    Run before :func:`upsert_residents`, so that residents swapping numbers never hold the
-    same one at the same moment (``uq_resident_coupon`` is checked row by row).
+    ``uq_resident_coupon`` is checked row by row, so coupon numbers are moved in an order
+    that never holds one number twice, even when residents swap numbers: first residents
+    losing their number are updated, then numbers about to change are released, then
+    every other change is written. Identical rows keep their ``updated_at``. Run it with
+    the municipality's import lock held and after :func:`coupons_taken` found nothing.
     """
-    sql = text(
-        f"""
-        UPDATE resident SET coupon_number = NULL, updated_at = :now
-        WHERE municipality_code = :m AND coupon_number IS NOT NULL
-          AND EXISTS (SELECT 1 FROM {RESIDENT_STAGE.name} s
-                      WHERE s.local_id = resident.local_id
-                        AND s.coupon_number IS DISTINCT FROM resident.coupon_number)
-        """  # noqa: S608 - only constant names are formatted in
-    ).bindparams(bindparam("now", type_=UTCDateTime()))
-    conn.execute(sql, {"m": municipality_code, "now": now})
-
-
-def upsert_residents(conn: Connection, municipality_code: str, now: datetime) -> None:
-    """Insert new residents and update changed ones; identical rows keep ``updated_at``."""
+    losing = _update_from_stage(
+        conn,
+        municipality_code,
+        now,
+        "s.coupon_number IS NULL AND resident.coupon_number IS NOT NULL",
+    )
+    conn.execute(
+        text(
+            f"""
+            UPDATE resident SET coupon_number = NULL
+            FROM {RESIDENT_STAGE.name} AS s
+            WHERE resident.municipality_code = :m AND resident.local_id = s.local_id
+              AND resident.coupon_number <> s.coupon_number
+            """  # noqa: S608 - only constant names are formatted in
+        ),
+        {"m": municipality_code},
+    )
+    changed = _update_from_stage(conn, municipality_code, now, _differs("resident", "s"))
     columns = ", ".join(_DATA_COLUMNS)
-    updates = ", ".join(f"{c} = excluded.{c}" for c in _DATA_COLUMNS[1:])
-    # "WHERE true" keeps SQLite from reading ON CONFLICT as part of the SELECT's join.
-    sql = text(
-        f"""
-        INSERT INTO resident (municipality_code, {columns}, created_at, updated_at)
-        SELECT :m, {columns}, :now, :now FROM {RESIDENT_STAGE.name} WHERE true
-        ON CONFLICT (municipality_code, local_id) DO UPDATE
-        SET {updates}, updated_at = excluded.updated_at
-        WHERE {_differs("resident", "excluded")}
-        """  # noqa: S608 - only constant names are formatted in
-    ).bindparams(bindparam("now", type_=UTCDateTime()))
-    conn.execute(sql, {"m": municipality_code, "now": now})
+    created = conn.execute(
+        text(
+            f"""
+            INSERT INTO resident (municipality_code, {columns}, created_at, updated_at)
+            SELECT CAST(:m AS VARCHAR), {columns}, :now, :now FROM {RESIDENT_STAGE.name} AS s
+            WHERE NOT EXISTS (SELECT 1 FROM resident r
+                              WHERE r.municipality_code = :m AND r.local_id = s.local_id)
+            """  # noqa: S608 - only constant names are formatted in
+        ).bindparams(bindparam("now", type_=UTCDateTime())),
+        {"m": municipality_code, "now": now},
+    ).rowcount
+    return Changes(created=int(created), updated=losing + changed)
 
 
 @dataclass(frozen=True)

@@ -28,18 +28,15 @@ import heapq
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from enum import Enum
+from itertools import chain
 from typing import Any, BinaryIO
 
 from vrs.domain.errors import Unprocessable
 
 _BOM = "\ufeff"
-#: Anything that needs a closer look than ``str.split(",")``: quotes, control characters
-#: (tab, CR and NUL included) or a field that starts like a spreadsheet formula.
-_NEEDS_CARE = re.compile(r'["\x00-\x1f\x7f]|(?:^|,) *[=+\-@]')
 _FORMULA_START = frozenset("=+-@\t\r")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-#: How much of an over-long line is read at a time while skipping it.
-_SKIP_CHUNK = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -108,8 +105,85 @@ class ErrorReport:
         )
 
 
-class _BadLine(Exception):
-    """A line that was reported and must be skipped."""
+class BadLine(Enum):
+    """Why a physical line could not be read as text (it has been reported)."""
+
+    TOO_LONG = "LINE_TOO_LONG"
+    NOT_UTF8 = "BAD_ENCODING"
+
+
+#: One physical line: its text without the line break, or why there is none.
+LineText = str | BadLine
+
+
+class PhysicalLines:
+    """The lines of a binary file as text, a block of lines at a time, in bounded memory.
+
+    Reads ``block_bytes`` at a time and splits on ``\\n`` (dropping a ``\\r`` before it). A line
+    longer than ``max_line_bytes`` comes out as :attr:`BadLine.TOO_LONG` and is skipped
+    without ever being held whole; a line that is not UTF-8 as :attr:`BadLine.NOT_UTF8`.
+    """
+
+    def __init__(self, body: BinaryIO, *, max_line_bytes: int, block_bytes: int = 1 << 20) -> None:
+        self._body = body
+        self._limit = max_line_bytes
+        self._block = max(block_bytes, 1)
+
+    def blocks(self) -> Iterator[list[LineText]]:
+        read = self._body.read
+        limit = self._limit
+        carry = b""
+        skipping = False
+        while chunk := read(self._block):
+            if skipping:
+                end_of_long = chunk.find(b"\n")
+                if end_of_long < 0:
+                    continue
+                chunk = chunk[end_of_long + 1 :]
+                skipping = False
+            data = carry + chunk if carry else chunk
+            last = data.rfind(b"\n")
+            carry = data[last + 1 :]
+            if last >= 0:
+                yield self._decode(data[:last])
+            if len(carry) > limit + 1:  # + 1: a CR that may precede the coming LF
+                yield [BadLine.TOO_LONG]
+                carry = b""
+                skipping = True
+        if carry:
+            yield self._decode(carry)
+
+    def _decode(self, data: bytes) -> list[LineText]:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return [self._decode_one(raw) for raw in data.split(b"\n")]
+        lines = text.split("\n")
+        if "\r" in text:
+            lines = [t[:-1] if t[-1:] == "\r" else t for t in lines]
+        # A character is at most 4 bytes: only lines that long in characters need a count.
+        if max(map(len, lines)) * 4 <= self._limit:
+            return list(lines)
+        return [self._within_limit(t) for t in lines]
+
+    def _decode_one(self, raw: bytes) -> LineText:
+        raw = raw.removesuffix(b"\r")
+        if len(raw) > self._limit:
+            return BadLine.TOO_LONG
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return BadLine.NOT_UTF8
+
+    def _within_limit(self, text: str) -> LineText:
+        too_long = len(text) * 4 > self._limit and len(text.encode("utf-8")) > self._limit
+        return BadLine.TOO_LONG if too_long else text
+
+
+_BAD_LINE_MESSAGES = {
+    BadLine.TOO_LONG: "the line is longer than {limit} bytes",
+    BadLine.NOT_UTF8: "the line is not UTF-8; save the file as UTF-8",
+}
 
 
 def empty_file() -> Unprocessable:
@@ -133,9 +207,10 @@ class CsvRecords:
         max_line_bytes: int,
         report: ErrorReport,
     ) -> None:
-        self._body = body
         self.columns = columns
         self._max_line_bytes = max_line_bytes
+        self._blocks = PhysicalLines(body, max_line_bytes=max_line_bytes).blocks()
+        self._pending: list[LineText] = []
         self._report = report
         self._line = 0
         self.rows = 0
@@ -154,97 +229,70 @@ class CsvRecords:
         return records
 
     def _read_header(self) -> None:
-        text: str | None = ""
-        while text is not None and not text.strip():
-            try:
-                text = self._next_text()
-            except _BadLine:
-                self._report.raise_if_any()
-            if text is not None and self._line == 1:
-                text = text.removeprefix(_BOM)
-        if text is None:
-            raise empty_file()
+        for block in self._blocks:
+            for index, text in enumerate(block):
+                self._line += 1
+                if isinstance(text, BadLine):
+                    self._report_bad_line(text)
+                    self._report.raise_if_any()
+                    continue
+                if self._line == 1:
+                    text = text.removeprefix(_BOM)
+                if not text.strip():
+                    continue
+                self._pending = block[index + 1 :]
+                self._check_header(text)
+                return
+        raise empty_file()
+
+    def _check_header(self, text: str) -> None:
         fields = self._split(text)
-        if fields is None:
-            self._report.raise_if_any()
-            return
-        check_header(self._line, [f.strip() for f in fields], self.columns, self._report)
+        if fields is not None:
+            check_header(self._line, [f.strip() for f in fields], self.columns, self._report)
         self._report.raise_if_any()
+
+    def _report_bad_line(self, bad: BadLine) -> None:
+        message = _BAD_LINE_MESSAGES[bad].format(limit=self._max_line_bytes)
+        self._report.add(self._line, None, bad.value, message)
 
     def __iter__(self) -> Iterator[tuple[int, list[str]]]:
         width = len(self.columns)
-        needs_care = _NEEDS_CARE.search
-        next_text = self._next_text
         report = self._report
-        while True:
-            try:
-                text = next_text()
-            except _BadLine:
-                self.rows += 1
-                continue
-            if text is None:
-                break
-            if not text:
-                continue
-            self.rows += 1
-            careful = needs_care(text) is not None
-            if careful:
-                maybe = self._split(text)
-                if maybe is None:
+        line = self._line
+        for block in chain((self._pending,), self._blocks):
+            for text in block:
+                line += 1
+                if isinstance(text, BadLine):
+                    self.rows += 1
+                    self._line = line
+                    self._report_bad_line(text)
                     continue
-                fields = maybe
-            else:
-                fields = text.split(",")
-            if len(fields) != width:
-                report.add(
-                    self._line,
-                    None,
-                    "WRONG_FIELD_COUNT",
-                    f"expected {width} fields, found {len(fields)}",
-                )
-                continue
-            if careful and not self._fields_are_safe(fields):
-                continue
-            yield self._line, fields
+                if not text or (text[0] == "," and not text.strip(", ")):
+                    continue  # blank, or the empty row a spreadsheet leaves
+                self.rows += 1
+                careful = _needs_care(text)
+                if careful:
+                    self._line = line
+                    maybe = self._split(text)
+                    if maybe is None:
+                        continue
+                    fields = maybe
+                else:
+                    fields = text.split(",")
+                if len(fields) != width:
+                    report.add(
+                        line,
+                        None,
+                        "WRONG_FIELD_COUNT",
+                        f"expected {width} fields, found {len(fields)}",
+                    )
+                    continue
+                if careful and not self._fields_are_safe(fields):
+                    continue
+                yield line, fields
+        self._line = line
         if self.rows == 0:
             raise empty_file()
-
-    def _next_text(self) -> str | None:
-        """The next physical line without its line break; None at the end of the file.
-
-        Raises :class:`_BadLine` (after reporting it) for an over-long line, which is
-        skipped chunk by chunk without being read whole, and for one that is not UTF-8.
-        """
-        limit = self._max_line_bytes
-        raw = self._body.readline(limit + 2)
-        if not raw:
-            return None
-        self._line += 1
-        if raw[-1:] == b"\n":
-            raw = raw[:-2] if raw[-2:-1] == b"\r" else raw[:-1]
-        elif len(raw) > limit:
-            self._skip_rest_of_line()
-        if len(raw) > limit:
-            self._report.add(
-                self._line, None, "LINE_TOO_LONG", f"the line is longer than {limit} bytes"
-            )
-            raise _BadLine
-        try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            self._report.add(
-                self._line,
-                None,
-                "BAD_ENCODING",
-                f"the line is not UTF-8 (byte {exc.start + 1} of the line); save the file as UTF-8",
-            )
-            raise _BadLine from None
-
-    def _skip_rest_of_line(self) -> None:
-        while True:
-            chunk = self._body.readline(_SKIP_CHUNK)
-            if not chunk or chunk[-1:] == b"\n":
-                return
 
     def _split(self, text: str) -> list[str] | None:
         """Fields of one line; None (and a report) when its quoting is broken."""
@@ -280,6 +328,22 @@ class CsvRecords:
                 )
                 ok = False
         return ok
+
+
+def _needs_care(text: str) -> bool:
+    """Whether a line needs more than ``split(",")``: quotes, control characters (or any
+    non-printable character), or a field that may start like a formula."""
+    return (
+        not text.isprintable()
+        or '"' in text
+        or text[0] in _FORMULA_START
+        or text[0] == " "
+        or ",=" in text
+        or ",+" in text
+        or ",-" in text
+        or ",@" in text
+        or ", " in text
+    )
 
 
 def field_hazard(value: str) -> str | None:

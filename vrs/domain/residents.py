@@ -22,13 +22,14 @@ from sqlmodel import Session
 
 from vrs.db import resident_import as sql
 from vrs.db.bulk import duplicate_lines
+from vrs.db.concurrency import lock_keys
 from vrs.db.models import Municipality, Resident
 from vrs.domain import audit
 from vrs.domain.auth import Principal, require_municipality
-from vrs.domain.checkdigits import is_valid_damm
+from vrs.domain.checkdigits import damm_check_digit
 from vrs.domain.csvimport import CsvRecords, ErrorReport, RowError
 from vrs.domain.errors import NotFound
-from vrs.domain.mynumber import is_valid_my_number, my_number_hmac
+from vrs.domain.mynumber import MyNumberHasher, is_valid_my_number
 from vrs.settings import Settings
 
 RESIDENT_COLUMNS = (
@@ -51,8 +52,9 @@ NAME_MAX = 100
 ADDRESS_MAX = 300
 LOCAL_ID_MAX = 20
 
-_LOCAL_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]*")
+_LOCAL_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,19}")
 _KATAKANA = re.compile("[ァ-ヶー　]+")
+_KANA_FAST = re.compile(f"[ァ-ヶー　]{{1,{NAME_MAX}}}")
 _HIRAGANA_TO_KATAKANA = {code: code + 0x60 for code in range(ord("ぁ"), ord("ゖ") + 1)}
 _DATE = re.compile(r"([0-9]{4})[-/]([0-9]{1,2})[-/]([0-9]{1,2})")
 _COUPON = re.compile(r"[0-9]{10}")
@@ -76,21 +78,85 @@ class ImportResult:
     matched_pending_doses: int
 
 
+def _damm_chunk_tables() -> tuple[list[dict[str, int]], list[dict[str, int]]]:
+    """Damm states after a 3-digit and after a 1-digit chunk, from each state.
+
+    Built from the public :func:`damm_check_digit`: in Damm's quasigroup every row is a
+    permutation, so each state ``s`` is reached from the start by exactly one digit.
+    """
+    reach = {damm_check_digit(str(d)): str(d) for d in range(10)}
+    three = [
+        {f"{v:03d}": damm_check_digit(reach[s] + f"{v:03d}") for v in range(1000)}
+        for s in range(10)
+    ]
+    one = [{str(d): damm_check_digit(reach[s] + str(d)) for d in range(10)} for s in range(10)]
+    return three, one
+
+
+_DAMM3, _DAMM1 = _damm_chunk_tables()
+
+
+def is_valid_damm_coupon_number(number: str) -> bool:
+    """True for 10 ASCII digits whose Damm check holds (4 table look-ups; for imports)."""
+    if len(number) != 10:
+        return False
+    try:
+        state = _DAMM3[_DAMM3[_DAMM3[0][number[0:3]]][number[3:6]]][number[6:9]]
+        return _DAMM1[state][number[9]] == 0
+    except KeyError:
+        return False
+
+
 class ResidentRowCheck:
     """Checks one CSV row of a resident file and returns it normalised for staging.
 
     Built once per import with what the checks depend on (the HMAC key, today's date in
     Japan, the municipality's coupon format); problems go to the :class:`ErrorReport`.
+    A row that passes every check cheaply takes the fast path; any other row is checked
+    field by field so that every problem is reported.
     """
 
     def __init__(self, *, hmac_key: bytes, today: date, damm_coupons: bool) -> None:
-        self._key = hmac_key
+        self._hash = MyNumberHasher(hmac_key)
         self._today = today
         self._damm = damm_coupons
         #: Valid birth dates seen so far (at most ~45,000 distinct), text -> ISO form.
         self._dates: dict[str, str] = {}
 
     def __call__(self, line: int, fields: list[str], report: ErrorReport) -> StagedResident | None:
+        (local_id, family, given, family_kana, given_kana, birth, sex, my_number, coupon,
+         address, protected) = fields  # fmt: skip
+        birth_date = self._dates.get(birth)
+        sex_code = SEXES.get(sex)
+        is_protected = _PROTECTED.get(protected)
+        if (
+            birth_date is not None
+            and sex_code is not None
+            and is_protected is not None
+            and _LOCAL_ID.fullmatch(local_id)
+            and 0 < len(family) <= NAME_MAX
+            and 0 < len(given) <= NAME_MAX
+            and not family.isspace()
+            and not given.isspace()
+            and _KANA_FAST.fullmatch(family_kana)
+            and _KANA_FAST.fullmatch(given_kana)
+            and len(address) <= ADDRESS_MAX
+            and (
+                not coupon
+                or (
+                    is_valid_damm_coupon_number(coupon) if self._damm else _COUPON.fullmatch(coupon)
+                )
+            )
+            and (not my_number or is_valid_my_number(my_number))
+        ):
+            hashed = self._hash(my_number) if my_number else None
+            return (line, local_id, family, given, family_kana, given_kana, birth_date, sex_code,
+                    hashed, coupon or None, address, is_protected)  # fmt: skip
+        return self._check_each_field(line, fields, report)
+
+    def _check_each_field(
+        self, line: int, fields: list[str], report: ErrorReport
+    ) -> StagedResident | None:
         before = report.total
         (local_id, family, given, family_kana, given_kana, birth, sex, my_number, coupon,
          address, protected) = fields  # fmt: skip
@@ -106,9 +172,7 @@ class ResidentRowCheck:
             self._coupon(line, coupon, report)
         if len(address) > ADDRESS_MAX:
             report.add(line, "address", "FIELD_TOO_LONG", f"at most {ADDRESS_MAX} characters")
-        is_protected = _PROTECTED.get(protected)
-        if is_protected is None:
-            is_protected = self._protected(line, protected, report)
+        is_protected = self._protected(line, protected, report)
         if report.total != before:
             return None
         return (line, local_id, family, given, family_kana, given_kana, birth_date, sex_code,
@@ -192,7 +256,7 @@ class ResidentRowCheck:
 
     def _my_number(self, line: int, value: str, report: ErrorReport) -> str | None:
         if is_valid_my_number(value):
-            return my_number_hmac(self._key, value)
+            return self._hash(value)
         # Never echo the value: a My Number with one wrong digit is still personal data.
         report.add(
             line,
@@ -205,7 +269,7 @@ class ResidentRowCheck:
     def _coupon(self, line: int, value: str, report: ErrorReport) -> None:
         if not _COUPON.fullmatch(value):
             report.add(line, "coupon_number", "BAD_COUPON_NUMBER", "a coupon number is 10 digits")
-        elif self._damm and not is_valid_damm(value):
+        elif self._damm and not is_valid_damm_coupon_number(value):
             report.add(
                 line,
                 "coupon_number",
@@ -252,6 +316,8 @@ def import_residents(
     ``422 EMPTY_FILE`` or ``422 INVALID_FILE`` (every bad row; nothing written).
     """
     municipality = _municipality(session, actor, municipality_code)
+    # One import per municipality at a time: the clash checks hold until the commit.
+    lock_keys(session, [f"residents-import:{municipality_code}"])
     report = ErrorReport(settings.max_reported_errors)
     records = CsvRecords.open(
         body, RESIDENT_COLUMNS, max_line_bytes=settings.max_csv_line_bytes, report=report
@@ -311,9 +377,7 @@ def _apply(
     rows: int,
     now: datetime,
 ) -> ImportResult:
-    changes = sql.count_changes(conn, municipality_code)
-    sql.release_changed_coupons(conn, municipality_code, now)
-    sql.upsert_residents(conn, municipality_code, now)
+    changes = sql.apply_changes(conn, municipality_code, now)
     matches = sql.match_pending_doses(conn, municipality_code, now, actor.credential_id)
     if matches:
         from vrs.domain.rules import reevaluate_series  # the rules use residents, not vice versa
@@ -322,8 +386,8 @@ def _apply(
     result = ImportResult(
         rows=rows,
         created=changes.created,
-        updated=rows - changes.created - changes.unchanged,
-        unchanged=changes.unchanged,
+        updated=changes.updated,
+        unchanged=rows - changes.created - changes.updated,
         matched_pending_doses=len(matches),
     )
     audit.record(
