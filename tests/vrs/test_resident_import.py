@@ -25,11 +25,11 @@ from sqlmodel import Session
 from tests.conftest import NOW, Clock, World
 from vrs.app import create_app
 from vrs.db.models import AuditLog, DoseRecord, DoseRecordEvent, Municipality, Resident
-from vrs.domain.checkdigits import make_damm_coupon_number, my_number_check_digit
+from vrs.domain.checkdigits import is_valid_damm, make_damm_coupon_number, my_number_check_digit
 from vrs.domain.csvimport import BadLine, LineText, PhysicalLines
 from vrs.domain.mynumber import my_number_hmac
 from vrs.domain.reference import COMIRNATY
-from vrs.domain.residents import RESIDENT_COLUMNS
+from vrs.domain.residents import RESIDENT_COLUMNS, is_valid_damm_coupon_number
 from vrs.settings import Settings
 
 HEADER = ",".join(RESIDENT_COLUMNS)
@@ -809,3 +809,15 @@ def test_physical_lines_do_not_depend_on_block_size(
     expected = _reference_lines(data, limit)
     # A final empty line may or may not come out: it is blank either way.
     assert [x for x in read if x != ""] == [x for x in expected if x != ""]
+
+
+@given(st.text(alphabet="0123456789", min_size=9, max_size=9), st.sampled_from("0123456789"))
+def test_the_fast_damm_check_agrees_with_the_reference(body: str, last: str) -> None:
+    assert is_valid_damm_coupon_number(body + last) == is_valid_damm(body + last)
+
+
+@pytest.mark.parametrize(
+    "text", ["", "123456789", "12345678901", "１２３４５６７８９０", "12345a7890"]
+)
+def test_the_fast_damm_check_refuses_what_is_not_ten_digits(text: str) -> None:
+    assert not is_valid_damm_coupon_number(text)

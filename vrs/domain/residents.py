@@ -1,10 +1,18 @@
 """Residents: the all-or-nothing CSV import of a municipality's register, and look-ups.
 
-:func:`import_residents` reads a spooled UTF-8 CSV file with exactly :data:`RESIDENT_COLUMNS`
-(see ``docs`` for the format), checks every row, and writes nothing unless every row is
-good; the ``422 INVALID_FILE`` lists every bad row with its line and a stable code. A good
-file upserts by ``(municipality, local_id)`` and then matches pending dose records to the
+:func:`import_residents` reads a spooled UTF-8 CSV file whose header is exactly
+:data:`RESIDENT_COLUMNS`, checks every row, and writes nothing unless every row is good; the
+``422 INVALID_FILE`` lists every bad row with its line and a stable code. A good file
+upserts by ``(municipality, local_id)`` and then matches pending dose records to the
 residents holding their coupon numbers.
+
+Field rules: ``local_id`` ASCII letters, digits, ``-`` and ``_`` (at most 20); names 1-100
+characters; kana in katakana (hiragana is converted), ``ー`` and full-width spaces;
+``birth_date`` ``YYYY-MM-DD`` (or ``YYYY/MM/DD``) from 1900-01-01 to today in Japan; ``sex``
+``M``/``F``/``X`` or ISO 5218 ``1``/``2``/``9``/``0`` (stored as M, F, X, X); ``my_number``
+empty or 12 digits with their check digit; ``coupon_number`` empty or 10 digits (with a Damm
+check digit in a ``damm`` municipality); ``address`` at most 300 characters; ``protected``
+``true``/``false``/``1``/``0``/empty.
 
 My Numbers are checked and kept only as :func:`vrs.domain.mynumber.my_number_hmac`; they
 never leave this module, not even in error messages.
