@@ -1,8 +1,10 @@
 """Streaming, all-or-nothing CSV imports: read, check and report bad rows of a large file.
 
-An import reads a UTF-8 CSV file once, line by line, never holding it whole: the caller
-spools the upload to a temporary file and hands the open binary file here. The pieces:
+An import reads a UTF-8 CSV file once, never holding it whole: the caller spools the
+upload to a temporary file and hands the open binary file here. The pieces:
 
+- :class:`PhysicalLines` reads the file in 1 MiB blocks and cuts it into text lines,
+  marking (and skipping in bounded memory) lines that are too long or not UTF-8.
 - :class:`ErrorReport` collects every bad row (``line``, ``column``, ``code``, ``message``),
   keeps the first ``limit`` of them in line order and counts them all;
   :meth:`ErrorReport.raise_if_any` turns them into one ``422 INVALID_FILE``.

@@ -56,10 +56,10 @@ async def import_residents(
     now: NowDep,
 ) -> ImportResultPublic:
     """Import the municipality's resident register (UTF-8 CSV, all or nothing)."""
-    require_csv(request)
     await run_in_threadpool(
         residents.authorise_import, session, actor=principal, municipality_code=code
     )
+    require_csv(request)
     async with spooled_body(request, settings.data_dir / "tmp") as body:
         result = await run_in_threadpool(
             residents.import_residents,
