@@ -101,7 +101,8 @@ def clock() -> Clock:
 
 @pytest.fixture
 def app(settings: Settings, engine: Engine, clock: Clock) -> FastAPI:
-    return create_app(settings, engine=engine, clock=clock)
+    # Caches off: tests see a revocation or deactivation at once (the caches have their own tests).
+    return create_app(settings, engine=engine, clock=clock, cache_ttl=0)
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
@@ -10,6 +11,7 @@ from sqlalchemy import Engine
 
 from vrs.api.deps import PrincipalCache
 from vrs.api.errors import install_error_handlers
+from vrs.api.ingestor import Ingestor
 from vrs.api.limits import BodySizeLimit
 from vrs.api.routes import health
 from vrs.db.engine import make_engine
@@ -28,18 +30,33 @@ def create_app(
     *,
     engine: Engine | None = None,
     clock: Callable[[], datetime] = utc_now,
-    principal_cache_ttl: float = 10.0,
+    cache_ttl: float = 10.0,
+    ingest_fast_path: bool = True,
 ) -> FastAPI:
-    """Build the service. Nothing connects until the first request."""
+    """Build the service. Nothing connects until the first request.
+
+    ``cache_ttl``: how long a worker trusts what it read of credentials, tablets, sites and
+    municipalities (a revocation or deactivation takes effect within it). ``ingest_fast_path``:
+    on PostgreSQL, take tablets' posts through the asynchronous psycopg path (the default);
+    off, through the portable SQLAlchemy path that every other engine uses.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await app.state.ingestor.close()
+
     app = FastAPI(
         title="VRS — vaccination record service",
         version="0.1.0",
         description="Residents, coupons, sites and dose records; see docs/ for the guide.",
+        lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.engine = engine if engine is not None else make_engine(settings.database_url)
     app.state.clock = clock
-    app.state.principal_cache = PrincipalCache(ttl=principal_cache_ttl)
+    app.state.principal_cache = PrincipalCache(ttl=cache_ttl)
+    app.state.ingestor = Ingestor(app.state.engine, cache_ttl=cache_ttl, fast_path=ingest_fast_path)
     install_error_handlers(app)
     app.include_router(health.router)
     _include_v1_routers(app)

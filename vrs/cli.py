@@ -115,6 +115,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         port=args.port,
         workers=args.workers,
         log_level=args.log_level,
+        access_log=not args.no_access_log,
     )
     return 0
 
@@ -263,6 +264,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     serve.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
+    serve.add_argument(
+        "--no-access-log",
+        action="store_true",
+        help="no line per request (a reverse proxy in front usually keeps the access log)",
     )
 
     db = _group(commands, "db", "database schema")

@@ -39,7 +39,7 @@ def _insert_ignoring(dialect: str, table: Table) -> Insert:
 _LOCK = text("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:ids AS bigint[])) AS t(k)")
 
 
-def _key_id(key: str) -> int:
+def key_id(key: str) -> int:
     """A signed 64-bit lock id for ``key`` (PostgreSQL advisory locks take a bigint)."""
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
 
@@ -53,7 +53,7 @@ def lock_keys(session: Session, keys: Iterable[str]) -> None:
     """
     if _dialect(session) != "postgresql":
         return
-    ids = sorted({_key_id(k) for k in keys})
+    ids = sorted({key_id(k) for k in keys})
     if not ids:
         return
     session.connection().execute(_LOCK, {"ids": ids})

@@ -594,7 +594,7 @@ def _open_conflict_flags(
     now: datetime,
 ) -> None:
     """One review flag and ``conflict`` event per distinct disagreeing upload of a record."""
-    disputes = [(d, verdicts[d.index]) for d in doses if verdicts[d.index].code in _DISPUTES]
+    disputes = disputed(doses, verdicts)
     if not disputes:
         return
     record_ids = {v.row["id"] for _, v in disputes if v.row is not None}
@@ -606,10 +606,34 @@ def _open_conflict_flags(
             FLAG.c.resolved_at.is_(None),
         )
     )
-    seen = {
-        (rid, code, _incoming_key((details or {}).get("incoming") or {}))
-        for rid, code, details in existing
-    }
+    seen = {conflict_key(rid, code, details) for rid, code, details in existing}
+    flags, events = conflict_rows(principal, disputes, seen, now)
+    if flags:
+        session.connection().execute(_INSERT_FLAG, flags)
+        session.connection().execute(_INSERT_EVENT, events)
+
+
+def disputed(
+    doses: Sequence[_Dose], verdicts: Mapping[int, _Verdict]
+) -> list[tuple[_Dose, _Verdict]]:
+    """The records whose verdict is a conflict that goes to review."""
+    return [(d, verdicts[d.index]) for d in doses if verdicts[d.index].code in _DISPUTES]
+
+
+def conflict_key(
+    record_id: uuid.UUID, rule_code: str, details: Mapping[str, Any] | None
+) -> tuple[Any, ...]:
+    """What makes two conflict flags the same: record, code and the incoming content."""
+    return (record_id, rule_code, _incoming_key((details or {}).get("incoming") or {}))
+
+
+def conflict_rows(
+    principal: Principal,
+    disputes: Sequence[tuple[_Dose, _Verdict]],
+    seen: set[tuple[Any, ...]],
+    now: datetime,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The flag and event rows for disputes not ``seen`` yet (``seen`` is updated)."""
     flags: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     for d, verdict in disputes:
@@ -650,9 +674,7 @@ def _open_conflict_flags(
                 "after": details,
             }
         )
-    if flags:
-        session.connection().execute(_INSERT_FLAG, flags)
-        session.connection().execute(_INSERT_EVENT, events)
+    return flags, events
 
 
 def _stored_content(row: Mapping[str, Any]) -> dict[str, Any]:

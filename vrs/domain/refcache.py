@@ -79,6 +79,14 @@ def reference_data(session: Session) -> ReferenceData:
     return data
 
 
+def cached_reference_data(engine: Engine) -> ReferenceData | None:
+    """The snapshot held for ``engine`` if it is still fresh; None when it must be read."""
+    entry = _cache.get(engine)
+    if entry is not None and entry[0] > time.monotonic():
+        return entry[1]
+    return None
+
+
 def clear_reference_cache() -> None:
     """Forget every snapshot (after changing rule rows in-process, e.g. in tests)."""
     with _lock:

@@ -431,6 +431,30 @@ def _reevaluate_chunk(
     series = load_series(session, municipality_code, coupons)
     _match_pending(session, municipality_code, series, now)
     open_flags = load_open_flags(session, municipality_code, coupons=coupons)
+    plan = plan_flag_changes(series, open_flags, ref, now)
+    _resolve_flags(session, municipality_code, plan.to_resolve, now)
+    _open_flags(session, municipality_code, plan.to_open, plan.opened)
+    return plan.after
+
+
+@dataclass(frozen=True)
+class FlagPlan:
+    """What a series re-evaluation changes: flags to open and resolve, and the result."""
+
+    to_open: list[tuple[uuid.UUID, Finding]]
+    opened: list[OpenFlag]
+    to_resolve: set[uuid.UUID]
+    #: The open flags (of any kind) per record once the plan is carried out.
+    after: dict[uuid.UUID, list[OpenFlag]]
+
+
+def plan_flag_changes(
+    series: Sequence[SeriesDose],
+    open_flags: dict[uuid.UUID, list[OpenFlag]],
+    ref: ReferenceData,
+    now: datetime,
+) -> FlagPlan:
+    """Compare the findings on ``series`` with the flags open on it (pure; no I/O)."""
     findings = evaluate_series(series, ref)
     to_open: list[tuple[uuid.UUID, Finding]] = []
     for record_id, record_findings in findings.items():
@@ -444,8 +468,17 @@ def _reevaluate_chunk(
         and flag.rule_code in AUTOMATIC_CODES
         and flag.rule_code not in {f.rule for f in findings.get(record_id, ())}
     }
-    _resolve_flags(session, municipality_code, to_resolve, now)
-    opened = _open_flags(session, municipality_code, to_open, now)
+    opened = [
+        OpenFlag(
+            id=uuid.uuid4(),
+            dose_record_id=record_id,
+            rule_code=finding.rule.value,
+            severity="flag",
+            message=finding.message[:500],
+            created_at=now,
+        )
+        for record_id, finding in to_open
+    ]
     after: dict[uuid.UUID, list[OpenFlag]] = defaultdict(list)
     for flags in open_flags.values():
         for flag in flags:
@@ -453,7 +486,55 @@ def _reevaluate_chunk(
                 after[flag.dose_record_id].append(flag)
     for flag in opened:
         after[flag.dose_record_id].append(flag)
-    return dict(after)
+    return FlagPlan(to_open=to_open, opened=opened, to_resolve=to_resolve, after=dict(after))
+
+
+def flag_rows(
+    municipality_code: str, to_open: list[tuple[uuid.UUID, Finding]], opened: list[OpenFlag]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The ``quality_flag`` rows and their ``flagged`` events for newly opened flags."""
+    flags = [
+        {"municipality_code": municipality_code, **flag.__dict__, "details": finding.details}
+        for flag, (_, finding) in zip(opened, to_open, strict=True)
+    ]
+    events = [
+        {
+            "municipality_code": municipality_code,
+            "id": uuid.uuid4(),
+            "dose_record_id": flag.dose_record_id,
+            "kind": "flagged",
+            "actor_credential_id": None,
+            "at": flag.created_at,
+            "reason": flag.message,
+            "before": None,
+            "after": {"rule_code": flag.rule_code, "flag_id": str(flag.id)},
+        }
+        for flag in opened
+    ]
+    return flags, events
+
+
+def match_rows(
+    municipality_code: str, series: Sequence[SeriesDose], now: datetime
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Pending records whose coupon now has a holder: the updates and their ``matched`` events."""
+    matches = [(d.id, d.unmatched_holder) for d in series if d.unmatched_holder is not None]
+    updates = [{"record_id": rid, "local_id": lid} for rid, lid in matches]
+    events = [
+        {
+            "municipality_code": municipality_code,
+            "id": uuid.uuid4(),
+            "dose_record_id": rid,
+            "kind": "matched",
+            "actor_credential_id": None,
+            "at": now,
+            "reason": "the coupon number is now registered to a resident",
+            "before": None,
+            "after": {"resident_local_id": lid},
+        }
+        for rid, lid in matches
+    ]
+    return updates, events
 
 
 def _series_statement() -> Any:
@@ -535,8 +616,8 @@ def _match_pending(
     session: Session, municipality_code: str, series: list[SeriesDose], now: datetime
 ) -> None:
     """Give pending records whose coupon now belongs to a resident that resident."""
-    matches = [(d.id, d.unmatched_holder) for d in series if d.unmatched_holder is not None]
-    if not matches:
+    updates, events = match_rows(municipality_code, series, now)
+    if not updates:
         return
     session.execute(
         update(DOSE)
@@ -546,23 +627,9 @@ def _match_pending(
             DOSE.c.resident_local_id.is_(None),
         )
         .values(resident_local_id=bindparam("local_id"), status="recorded", updated_at=now),
-        [{"record_id": record_id, "local_id": local_id} for record_id, local_id in matches],
+        updates,
     )
-    session.connection().execute(
-        _INSERT_EVENT,
-        [
-            {
-                "municipality_code": municipality_code,
-                "id": uuid.uuid4(),
-                "dose_record_id": record_id,
-                "kind": "matched",
-                "at": now,
-                "reason": "the coupon number is now registered to a resident",
-                "after": {"resident_local_id": local_id},
-            }
-            for record_id, local_id in matches
-        ],
-    )
+    session.connection().execute(_INSERT_EVENT, events)
 
 
 _FLAG_COLUMNS = (
@@ -625,45 +692,10 @@ def _open_flags(
     session: Session,
     municipality_code: str,
     findings: list[tuple[uuid.UUID, Finding]],
-    now: datetime,
-) -> list[OpenFlag]:
+    opened: list[OpenFlag],
+) -> None:
     if not findings:
-        return []
-    flags = [
-        OpenFlag(
-            id=uuid.uuid4(),
-            dose_record_id=record_id,
-            rule_code=finding.rule.value,
-            severity="flag",
-            message=finding.message[:500],
-            created_at=now,
-        )
-        for record_id, finding in findings
-    ]
-    session.connection().execute(
-        _INSERT_FLAG,
-        [
-            {
-                "municipality_code": municipality_code,
-                **flag.__dict__,
-                "details": finding.details,
-            }
-            for flag, (_, finding) in zip(flags, findings, strict=True)
-        ],
-    )
-    session.connection().execute(
-        _INSERT_EVENT,
-        [
-            {
-                "municipality_code": municipality_code,
-                "id": uuid.uuid4(),
-                "dose_record_id": flag.dose_record_id,
-                "kind": "flagged",
-                "at": now,
-                "reason": flag.message,
-                "after": {"rule_code": flag.rule_code, "flag_id": str(flag.id)},
-            }
-            for flag in flags
-        ],
-    )
-    return flags
+        return
+    flags, events = flag_rows(municipality_code, findings, opened)
+    session.connection().execute(_INSERT_FLAG, flags)
+    session.connection().execute(_INSERT_EVENT, events)

@@ -6,12 +6,13 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from vrs.api.deps import CurrentPrincipal, NowDep, SessionDep
 from vrs.api.errors import problem_document
+from vrs.api.ingestor import Ingestor
 from vrs.domain import doses
 
 router = APIRouter(tags=["dose records"])
@@ -88,25 +89,27 @@ _STATUS_OF = {doses.Outcome.CREATED: 201, doses.Outcome.EXISTING: 200}
     response_model=DoseRecordPublic,
     responses={200: {"description": "a retry: the stored record"}},
 )
-def post_dose_record(
+async def post_dose_record(
     record: DoseRecordCreate,
+    request: Request,
     response: Response,
-    session: SessionDep,
     principal: CurrentPrincipal,
     now: NowDep,
 ) -> DoseRecordPublic:
     """Record one dose: 201 stored, 200 already stored (a retry), 409 conflict."""
-    result = doses.ingest(session, principal, record.model_dump(), now)
+    ingestor: Ingestor = request.app.state.ingestor
+    result = await ingestor.one(principal, record.model_dump(), now)
     response.status_code = _STATUS_OF[result.outcome]
     return DoseRecordPublic.model_validate(result.record.as_dict())
 
 
 @router.post("/dose-records/batch", response_model=DoseBatchResult)
-def post_dose_batch(
-    batch: DoseBatchCreate, session: SessionDep, principal: CurrentPrincipal, now: NowDep
+async def post_dose_batch(
+    batch: DoseBatchCreate, request: Request, principal: CurrentPrincipal, now: NowDep
 ) -> JSONResponse:
     """Record up to 1,000 doses; each answer carries the status a single post would get."""
-    items = doses.ingest_batch(session, principal, batch.records, now)
+    ingestor: Ingestor = request.app.state.ingestor
+    items = await ingestor.batch(principal, batch.records, now)
     # Plain dicts: validating a thousand response models again would cost more than the
     # database work of the batch.
     return JSONResponse({"results": [_batch_item(item) for item in items]})

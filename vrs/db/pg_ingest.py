@@ -1,0 +1,252 @@
+"""PostgreSQL statements of the ingest fast path (psycopg 3, asynchronous, set-based).
+
+One call stores any number of records in two round trips: the first (pipelined) takes the
+series locks, inserts the new records with their ``created`` events, and reads back every
+affected series with its open flags; the second writes whatever the rules decided and
+commits. The SQLAlchemy path in :mod:`vrs.domain.doses` does the same work portably and is
+the cross-check in the tests.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+
+LOCK = "SELECT count(pg_advisory_xact_lock(k)) FROM unnest(%(keys)s::bigint[]) AS t(k)"
+
+STORE = """
+WITH t AS (
+    SELECT * FROM unnest(
+        %(m)s::text[], %(id)s::uuid[], %(c)s::text[], %(n)s::int[], %(d)s::date[],
+        %(p)s::text[], %(lot)s::text[], %(site)s::text[], %(src)s::text[], %(cid)s::uuid[],
+        %(doc)s::text[]
+    ) AS t(m, id, c, n, d, p, lot, site, src, cid, doc)
+), ins AS (
+    INSERT INTO dose_record (
+        municipality_code, id, coupon_number, dose_number, resident_local_id, vaccinated_on,
+        product_code, lot_number, site_code, device_id, source, client_record_id, doctor_name,
+        status, locked, version, registered_by, registered_at, updated_at)
+    SELECT t.m, t.id, t.c, t.n, r.local_id, t.d, t.p, t.lot, t.site, %(device)s::uuid, t.src,
+           t.cid, t.doc, CASE WHEN r.local_id IS NULL THEN 'pending' ELSE 'recorded' END,
+           false, 1, %(actor)s::uuid, %(now)s::timestamptz, %(now)s::timestamptz
+    FROM t LEFT JOIN resident r ON r.municipality_code = t.m AND r.coupon_number = t.c
+    ON CONFLICT DO NOTHING
+    RETURNING municipality_code, id, client_record_id, vaccinated_on, product_code, lot_number,
+              site_code, source, doctor_name
+)
+INSERT INTO dose_record_event (
+    municipality_code, id, dose_record_id, kind, actor_credential_id, at, after)
+SELECT ins.municipality_code, gen_random_uuid(), ins.id, 'created', %(actor)s::uuid,
+       %(now)s::timestamptz,
+       json_build_object(
+           'vaccinated_on', ins.vaccinated_on, 'product', ins.product_code,
+           'lot', ins.lot_number, 'site_code', ins.site_code, 'source', ins.source,
+           'doctor_name', ins.doctor_name, 'client_record_id', ins.client_record_id,
+           'device_id', %(device)s::uuid)
+FROM ins
+RETURNING dose_record_id
+"""
+
+# Two index lookups (natural key, client id) joined by UNION: an OR across the two would
+# make PostgreSQL scan the whole table.
+_AFFECTED = """
+affected AS (
+    SELECT d.municipality_code, d.id FROM dose_record d
+    JOIN unnest(%(sm)s::text[], %(sc)s::text[]) AS k(m, c)
+      ON d.municipality_code = k.m AND d.coupon_number = k.c
+    UNION
+    SELECT d.municipality_code, d.id FROM dose_record d
+    JOIN unnest(%(cm)s::text[], %(cc)s::uuid[]) AS k(m, cid)
+      ON d.municipality_code = k.m AND d.client_record_id = k.cid
+)
+"""
+
+SERIES = f"""
+WITH {_AFFECTED}
+SELECT d.*,
+       EXISTS (SELECT 1 FROM vaccine_lot a WHERE a.lot_number = d.lot_number) AS lot_known,
+       l.expires_on AS lot_expires_on,
+       COALESCE(own.birth_date, holder.birth_date) AS birth_date,
+       holder.local_id AS holder_id
+FROM affected
+JOIN dose_record d ON d.municipality_code = affected.municipality_code AND d.id = affected.id
+LEFT JOIN vaccine_lot l ON l.lot_number = d.lot_number AND l.product_code = d.product_code
+LEFT JOIN resident own
+       ON own.municipality_code = d.municipality_code AND own.local_id = d.resident_local_id
+LEFT JOIN resident holder
+       ON d.resident_local_id IS NULL AND holder.municipality_code = d.municipality_code
+      AND holder.coupon_number = d.coupon_number
+"""
+
+OPEN_FLAGS = f"""
+WITH {_AFFECTED}
+SELECT f.id, f.dose_record_id, f.rule_code, f.severity, f.message, f.created_at, f.details
+FROM affected
+JOIN quality_flag f
+  ON f.municipality_code = affected.municipality_code AND f.dose_record_id = affected.id
+WHERE f.resolved_at IS NULL
+"""
+
+MATCH = """
+UPDATE dose_record SET resident_local_id = %(local_id)s, status = 'recorded', updated_at = %(now)s
+WHERE municipality_code = %(municipality_code)s AND id = %(record_id)s
+  AND resident_local_id IS NULL
+"""
+
+RESOLVE = """
+UPDATE quality_flag SET resolved_at = %(now)s, resolved_by = %(by)s, resolution = %(why)s
+WHERE municipality_code = %(municipality_code)s AND id = %(id)s AND resolved_at IS NULL
+"""
+
+INSERT_FLAGS = """
+INSERT INTO quality_flag (municipality_code, id, dose_record_id, rule_code, severity, message,
+                          details, created_at)
+SELECT m, id, rid, rule, sev, msg, details::json, at
+FROM unnest(%(m)s::text[], %(id)s::uuid[], %(rid)s::uuid[], %(rule)s::text[], %(sev)s::text[],
+            %(msg)s::text[], %(details)s::text[], %(at)s::timestamptz[])
+     AS t(m, id, rid, rule, sev, msg, details, at)
+"""
+
+INSERT_EVENTS = """
+INSERT INTO dose_record_event (municipality_code, id, dose_record_id, kind, actor_credential_id,
+                               at, reason, before, after)
+SELECT m, id, rid, kind, actor, at, reason, before::json, after::json
+FROM unnest(%(m)s::text[], %(id)s::uuid[], %(rid)s::uuid[], %(kind)s::text[],
+            %(actor)s::uuid[], %(at)s::timestamptz[], %(reason)s::text[], %(before)s::text[],
+            %(after)s::text[])
+     AS t(m, id, rid, kind, actor, at, reason, before, after)
+"""
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"))
+
+
+def flag_arrays(flags: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+    return {
+        "m": [f["municipality_code"] for f in flags],
+        "id": [f["id"] for f in flags],
+        "rid": [f["dose_record_id"] for f in flags],
+        "rule": [f["rule_code"] for f in flags],
+        "sev": [f["severity"] for f in flags],
+        "msg": [f["message"] for f in flags],
+        "details": [_json(f["details"]) for f in flags],
+        "at": [f["created_at"] for f in flags],
+    }
+
+
+def event_arrays(events: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+    return {
+        "m": [e["municipality_code"] for e in events],
+        "id": [e["id"] for e in events],
+        "rid": [e["dose_record_id"] for e in events],
+        "kind": [e["kind"] for e in events],
+        "actor": [e.get("actor_credential_id") for e in events],
+        "at": [e["at"] for e in events],
+        "reason": [e.get("reason") for e in events],
+        "before": [_json(e.get("before")) for e in events],
+        "after": [_json(e.get("after")) for e in events],
+    }
+
+
+class NewDose:
+    """Column values of one record to insert (arrays are built from these)."""
+
+    __slots__ = ("c", "cid", "d", "doc", "id", "lot", "m", "n", "p", "site", "src")
+
+    def __init__(
+        self,
+        m: str,
+        c: str,
+        n: int,
+        d: date,
+        p: str,
+        lot: str,
+        site: str,
+        src: str,
+        cid: uuid.UUID,
+        doc: str | None,
+    ) -> None:
+        self.m, self.id, self.c, self.n, self.d = m, uuid.uuid4(), c, n, d
+        self.p, self.lot, self.site, self.src, self.cid, self.doc = p, lot, site, src, cid, doc
+
+
+async def store_and_read(
+    conn: AsyncConnection[Any],
+    *,
+    lock_keys: Sequence[int],
+    rows: Sequence[NewDose],
+    series: Sequence[tuple[str, str]],
+    client_ids: Sequence[tuple[str, uuid.UUID]],
+    device_id: uuid.UUID | None,
+    actor: uuid.UUID | None,
+    now: datetime,
+) -> tuple[set[uuid.UUID], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Round trip one, opening the transaction: lock, insert, read back.
+
+    Returns the ids inserted, the rows of every affected series (and of records sharing a
+    posted client id) with their rule facts, and the open flags on those rows.
+    """
+    store_params = {
+        "m": [r.m for r in rows],
+        "id": [r.id for r in rows],
+        "c": [r.c for r in rows],
+        "n": [r.n for r in rows],
+        "d": [r.d for r in rows],
+        "p": [r.p for r in rows],
+        "lot": [r.lot for r in rows],
+        "site": [r.site for r in rows],
+        "src": [r.src for r in rows],
+        "cid": [r.cid for r in rows],
+        "doc": [r.doc for r in rows],
+        "device": device_id,
+        "actor": actor,
+        "now": now,
+    }
+    read_params = {
+        "sm": [m for m, _ in series],
+        "sc": [c for _, c in series],
+        "cm": [m for m, _ in client_ids],
+        "cc": [c for _, c in client_ids],
+    }
+    async with conn.pipeline():
+        lock = conn.cursor()
+        await lock.execute(LOCK, {"keys": sorted(set(lock_keys))})
+        store = conn.cursor()
+        await store.execute(STORE, store_params)
+        read = conn.cursor(row_factory=dict_row)
+        await read.execute(SERIES, read_params)
+        flags = conn.cursor(row_factory=dict_row)
+        await flags.execute(OPEN_FLAGS, read_params)
+    inserted = {row[0] for row in await store.fetchall()}
+    return inserted, await read.fetchall(), await flags.fetchall()
+
+
+async def write_changes(
+    conn: AsyncConnection[Any],
+    *,
+    matches: Sequence[dict[str, Any]],
+    resolve: Sequence[dict[str, Any]],
+    flags: Sequence[dict[str, Any]],
+    events: Sequence[dict[str, Any]],
+) -> None:
+    """Round trip two: what the rules decided, and the commit of the whole transaction."""
+    if not (matches or resolve or flags or events):
+        await conn.commit()
+        return
+    async with conn.pipeline(), conn.cursor() as cur:
+        if matches:
+            await cur.executemany(MATCH, matches)
+        if resolve:
+            await cur.executemany(RESOLVE, resolve)
+        if flags:
+            await cur.execute(INSERT_FLAGS, flag_arrays(flags))
+        if events:
+            await cur.execute(INSERT_EVENTS, event_arrays(events))
+        await conn.commit()
