@@ -56,15 +56,21 @@ class PrincipalCache:
     working for at most ``ttl`` seconds in a worker that saw it just before.
     """
 
-    def __init__(self, ttl: float = 10.0, max_entries: int = 10_000) -> None:
+    def __init__(
+        self,
+        ttl: float = 10.0,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.ttl = ttl
+        self.clock = clock
         self.max_entries = max_entries
         self._entries: dict[str, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
 
     def get(self, key: str) -> Principal | None:
         entry = self._entries.get(key)
-        if entry is None or entry[0] < time.monotonic():
+        if entry is None or entry[0] <= self.clock():
             return None
         return entry[1]
 
@@ -72,7 +78,7 @@ class PrincipalCache:
         with self._lock:
             if len(self._entries) >= self.max_entries:
                 self._entries.clear()
-            self._entries[key] = (time.monotonic() + self.ttl, principal)
+            self._entries[key] = (self.clock() + self.ttl, principal)
 
     def clear(self) -> None:
         with self._lock:

@@ -72,6 +72,8 @@ class PlaceCache:
     """
 
     ttl: float = 10.0
+    #: Seconds on a monotonic clock; tests pass their own.
+    clock: Callable[[], float] = time.monotonic
     devices: dict[uuid.UUID, tuple[float, str | None]] = field(default_factory=dict)
     sites: dict[str, tuple[float, bool]] = field(default_factory=dict)
     municipalities: dict[str, tuple[float, str | None]] = field(default_factory=dict)
@@ -87,7 +89,7 @@ class PlaceCache:
         sites: set[str],
         municipalities: set[str],
     ) -> _Context:
-        now = time.monotonic()
+        now = self.clock()
         missing_sites = [s for s in sites if not self._fresh(self.sites.get(s), now)]
         missing_m = [m for m in municipalities if not self._fresh(self.municipalities.get(m), now)]
         device_known = device_id is None or self._fresh(self.devices.get(device_id), now)
