@@ -25,30 +25,30 @@ WITH t AS (
     SELECT * FROM unnest(
         %(m)s::text[], %(id)s::uuid[], %(c)s::text[], %(n)s::int[], %(d)s::date[],
         %(p)s::text[], %(lot)s::text[], %(site)s::text[], %(src)s::text[], %(cid)s::uuid[],
-        %(doc)s::text[]
-    ) AS t(m, id, c, n, d, p, lot, site, src, cid, doc)
+        %(doc)s::text[], %(device)s::uuid[], %(actor)s::uuid[]
+    ) AS t(m, id, c, n, d, p, lot, site, src, cid, doc, device, actor)
 ), ins AS (
     INSERT INTO dose_record (
         municipality_code, id, coupon_number, dose_number, resident_local_id, vaccinated_on,
         product_code, lot_number, site_code, device_id, source, client_record_id, doctor_name,
         status, locked, version, registered_by, registered_at, updated_at)
-    SELECT t.m, t.id, t.c, t.n, r.local_id, t.d, t.p, t.lot, t.site, %(device)s::uuid, t.src,
+    SELECT t.m, t.id, t.c, t.n, r.local_id, t.d, t.p, t.lot, t.site, t.device, t.src,
            t.cid, t.doc, CASE WHEN r.local_id IS NULL THEN 'pending' ELSE 'recorded' END,
-           false, 1, %(actor)s::uuid, %(now)s::timestamptz, %(now)s::timestamptz
+           false, 1, t.actor, %(now)s::timestamptz, %(now)s::timestamptz
     FROM t LEFT JOIN resident r ON r.municipality_code = t.m AND r.coupon_number = t.c
     ON CONFLICT DO NOTHING
     RETURNING municipality_code, id, client_record_id, vaccinated_on, product_code, lot_number,
-              site_code, source, doctor_name
+              site_code, source, doctor_name, device_id, registered_by
 )
 INSERT INTO dose_record_event (
     municipality_code, id, dose_record_id, kind, actor_credential_id, at, after)
-SELECT ins.municipality_code, gen_random_uuid(), ins.id, 'created', %(actor)s::uuid,
+SELECT ins.municipality_code, gen_random_uuid(), ins.id, 'created', ins.registered_by,
        %(now)s::timestamptz,
        json_build_object(
            'vaccinated_on', ins.vaccinated_on, 'product', ins.product_code,
            'lot', ins.lot_number, 'site_code', ins.site_code, 'source', ins.source,
            'doctor_name', ins.doctor_name, 'client_record_id', ins.client_record_id,
-           'device_id', %(device)s::uuid)
+           'device_id', ins.device_id)
 FROM ins
 RETURNING dose_record_id
 """
@@ -158,7 +158,21 @@ def event_arrays(events: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
 class NewDose:
     """Column values of one record to insert (arrays are built from these)."""
 
-    __slots__ = ("c", "cid", "d", "doc", "id", "lot", "m", "n", "p", "site", "src")
+    __slots__ = (
+        "actor",
+        "c",
+        "cid",
+        "d",
+        "device",
+        "doc",
+        "id",
+        "lot",
+        "m",
+        "n",
+        "p",
+        "site",
+        "src",
+    )
 
     def __init__(
         self,
@@ -172,9 +186,12 @@ class NewDose:
         src: str,
         cid: uuid.UUID,
         doc: str | None,
+        device: uuid.UUID | None,
+        actor: uuid.UUID | None,
     ) -> None:
         self.m, self.id, self.c, self.n, self.d = m, uuid.uuid4(), c, n, d
         self.p, self.lot, self.site, self.src, self.cid, self.doc = p, lot, site, src, cid, doc
+        self.device, self.actor = device, actor
 
 
 async def store_and_read(
@@ -184,8 +201,6 @@ async def store_and_read(
     rows: Sequence[NewDose],
     series: Sequence[tuple[str, str]],
     client_ids: Sequence[tuple[str, uuid.UUID]],
-    device_id: uuid.UUID | None,
-    actor: uuid.UUID | None,
     now: datetime,
 ) -> tuple[set[uuid.UUID], list[dict[str, Any]], list[dict[str, Any]]]:
     """Round trip one, opening the transaction: lock, insert, read back.
@@ -205,8 +220,8 @@ async def store_and_read(
         "src": [r.src for r in rows],
         "cid": [r.cid for r in rows],
         "doc": [r.doc for r in rows],
-        "device": device_id,
-        "actor": actor,
+        "device": [r.device for r in rows],
+        "actor": [r.actor for r in rows],
         "now": now,
     }
     read_params = {

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -135,6 +135,103 @@ class PlaceCache:
 RefLoader = Callable[[], Awaitable[ReferenceData]]
 
 
+@dataclass(frozen=True)
+class Submission:
+    """One caller's records: a batch post, or a single post waiting to be grouped."""
+
+    principal: Principal
+    records: Sequence[object]
+    now: datetime
+
+
+async def ingest_many(
+    conn: AsyncConnection[Any],
+    submissions: Sequence[Submission],
+    *,
+    places: PlaceCache,
+    reference: RefLoader,
+) -> list[list[BatchItem] | DomainError]:
+    """Store several callers' records in one transaction; commits on ``conn``.
+
+    Each submission is checked on its own, exactly as :func:`vrs.domain.doses.ingest_batch`
+    checks a batch: it gets its per-record answers, or the :class:`DomainError` that refuses
+    it whole (``ROLE_NOT_ALLOWED``, ``BATCH_TOO_LARGE``, ``DEVICE_NOT_ENROLLED``). Records
+    of every submission are then stored together, so concurrent single posts share the two
+    round trips of one set-based write.
+    """
+    ref = await reference()
+    answers: list[dict[int, BatchItem] | DomainError] = []
+    doses: list[_Dose] = []
+    #: global index of a dose -> (submission number, index within it, its principal)
+    owners: dict[int, tuple[int, int, Principal]] = {}
+    for number, sub in enumerate(submissions):
+        try:
+            mine, checked = await _check_submission(conn, sub, ref, places)
+        except DomainError as exc:
+            answers.append(exc)
+            continue
+        answers.append(mine)
+        for local_index, dose in checked:
+            global_index = len(owners)
+            owners[global_index] = (number, local_index, sub.principal)
+            doses.append(replace(dose, index=global_index))
+    if doses:
+        # The connection is not in autocommit: its first statement opens the transaction
+        # inside the first pipeline, and the commit rides in the second.
+        now = max(sub.now for sub in submissions)
+        try:
+            stored = await _store(conn, {i: o[2] for i, o in owners.items()}, doses, ref, now)
+        except BaseException:
+            await conn.rollback()
+            raise
+        for item in stored:
+            number, local_index, _ = owners[item.index]
+            held = answers[number]
+            assert isinstance(held, dict)
+            held[local_index] = replace(item, index=local_index)
+    return [
+        a if isinstance(a, DomainError) else [a[i] for i in range(len(sub.records))]
+        for a, sub in zip(answers, submissions, strict=True)
+    ]
+
+
+async def _check_submission(
+    conn: AsyncConnection[Any], sub: Submission, ref: ReferenceData, places: PlaceCache
+) -> tuple[dict[int, BatchItem], list[tuple[int, _Dose]]]:
+    """The reject rules for one submission: answers for refused records, and the rest."""
+    require_role(sub.principal, Role.SITE)
+    if len(sub.records) > MAX_BATCH:
+        raise Unprocessable(
+            "BATCH_TOO_LARGE",
+            f"a batch holds at most {MAX_BATCH} records, not {len(sub.records)}",
+        )
+    answers: dict[int, BatchItem] = {}
+    parsed: list[tuple[int, DoseSubmission, CouponLine]] = []
+    for index, raw in enumerate(sub.records):
+        try:
+            submission = parse_submission(raw)
+            parsed.append((index, submission, parse_coupon_line(submission.coupon)))
+        except DomainError as exc:
+            answers[index] = BatchItem(index, error=exc)
+    checked: list[tuple[int, _Dose]] = []
+    if parsed:
+        sites = {s.site_code for _, s, _ in parsed if _SITE_CODE.fullmatch(s.site_code)}
+        context = await places.context(
+            conn,
+            ref,
+            sub.principal.device_id,
+            sites,
+            {line.municipality_code for *_, line in parsed},
+        )
+        check_device(context.device_site)
+        for index, submission, line in parsed:
+            try:
+                checked.append((index, _check(index, submission, line, context, sub.now)))
+            except DomainError as exc:
+                answers[index] = BatchItem(index, error=exc)
+    return answers, checked
+
+
 async def ingest_batch(
     conn: AsyncConnection[Any],
     principal: Principal,
@@ -145,45 +242,12 @@ async def ingest_batch(
     reference: RefLoader,
 ) -> list[BatchItem]:
     """:func:`vrs.domain.doses.ingest_batch` on PostgreSQL; commits on ``conn``."""
-    require_role(principal, Role.SITE)
-    if len(records) > MAX_BATCH:
-        raise Unprocessable(
-            "BATCH_TOO_LARGE", f"a batch holds at most {MAX_BATCH} records, not {len(records)}"
-        )
-    answers: dict[int, BatchItem] = {}
-    parsed: list[tuple[int, DoseSubmission, CouponLine]] = []
-    for index, raw in enumerate(records):
-        try:
-            submission = parse_submission(raw)
-            parsed.append((index, submission, parse_coupon_line(submission.coupon)))
-        except DomainError as exc:
-            answers[index] = BatchItem(index, error=exc)
-    if parsed:
-        sites = {s.site_code for _, s, _ in parsed if _SITE_CODE.fullmatch(s.site_code)}
-        context = await places.context(
-            conn,
-            await reference(),
-            principal.device_id,
-            sites,
-            {line.municipality_code for *_, line in parsed},
-        )
-        check_device(context.device_site)
-        doses: list[_Dose] = []
-        for index, submission, line in parsed:
-            try:
-                doses.append(_check(index, submission, line, context, now))
-            except DomainError as exc:
-                answers[index] = BatchItem(index, error=exc)
-        if doses:
-            # The connection is not in autocommit: its first statement opens the transaction
-            # inside the first pipeline, and the commit rides in the second.
-            try:
-                for item in await _store(conn, principal, doses, context.ref, now):
-                    answers[item.index] = item
-            except BaseException:
-                await conn.rollback()
-                raise
-    return [answers[i] for i in range(len(records))]
+    [result] = await ingest_many(
+        conn, [Submission(principal, records, now)], places=places, reference=reference
+    )
+    if isinstance(result, DomainError):
+        raise result
+    return result
 
 
 async def ingest(
@@ -222,7 +286,7 @@ def _series_dose(row: dict[str, Any]) -> SeriesDose:
 
 async def _store(
     conn: AsyncConnection[Any],
-    principal: Principal,
+    principals: dict[int, Principal],
     doses: list[_Dose],
     ref: ReferenceData,
     now: datetime,
@@ -240,6 +304,8 @@ async def _store(
             d.submission.source,
             d.submission.client_record_id,
             d.submission.doctor_name,
+            principals[d.index].device_id,
+            principals[d.index].credential_id,
         )
         for d in firsts
     }
@@ -250,8 +316,6 @@ async def _store(
         rows=list(new.values()),
         series=series_keys,
         client_ids=sorted({d.client_key for d in doses}),
-        device_id=principal.device_id,
-        actor=principal.credential_id,
         now=now,
     )
     by_id = {row["id"]: row for row in rows}
@@ -275,9 +339,14 @@ async def _store(
         )
         if f["severity"] == "conflict":
             seen_conflicts.add(conflict_key(f["dose_record_id"], f["rule_code"], f["details"]))
-    conflict_flags, conflict_events = conflict_rows(
-        principal, disputed(others, verdicts), seen_conflicts, now
-    )
+    conflict_flags: list[dict[str, Any]] = []
+    conflict_events: list[dict[str, Any]] = []
+    for dose, verdict in disputed(others, verdicts):
+        new_flags, new_events = conflict_rows(
+            principals[dose.index], [(dose, verdict)], seen_conflicts, now
+        )
+        conflict_flags.extend(new_flags)
+        conflict_events.extend(new_events)
 
     touched = {(r["municipality_code"], r["coupon_number"]) for r in created.values()}
     matches: list[dict[str, Any]] = []
@@ -329,11 +398,7 @@ async def _store(
         )
     for index, verdict in verdicts.items():
         held = verdict.row
-        view = (
-            None
-            if held is None
-            else _view(_matched(held, matched), after.get(held["id"], ()))
-        )
+        view = None if held is None else _view(_matched(held, matched), after.get(held["id"], ()))
         if verdict.code is None and view is not None:
             items.append(BatchItem(index, IngestResult(Outcome.EXISTING, view)))
         else:
