@@ -20,37 +20,38 @@ from psycopg.rows import dict_row
 
 LOCK = "SELECT count(pg_advisory_xact_lock(k)) FROM unnest(%(keys)s::bigint[]) AS t(k)"
 
+# The rows travel as one JSON document: dumping a single string costs psycopg far less than
+# a dozen typed arrays of a thousand elements each (docs/benchmarks.md).
 STORE = """
 WITH t AS (
-    SELECT * FROM unnest(
-        %(m)s::text[], %(id)s::uuid[], %(c)s::text[], %(n)s::int[], %(d)s::date[],
-        %(p)s::text[], %(lot)s::text[], %(site)s::text[], %(src)s::text[], %(cid)s::uuid[],
-        %(doc)s::text[], %(device)s::uuid[], %(actor)s::uuid[]
-    ) AS t(m, id, c, n, d, p, lot, site, src, cid, doc, device, actor)
+    SELECT * FROM json_to_recordset(%(rows)s::json) AS t(
+        m text, c text, n int, d date, p text, lot text, site text, src text, cid uuid,
+        doc text, device uuid, actor uuid)
 ), ins AS (
     INSERT INTO dose_record (
         municipality_code, id, coupon_number, dose_number, resident_local_id, vaccinated_on,
         product_code, lot_number, site_code, device_id, source, client_record_id, doctor_name,
         status, locked, version, registered_by, registered_at, updated_at)
-    SELECT t.m, t.id, t.c, t.n, r.local_id, t.d, t.p, t.lot, t.site, t.device, t.src,
-           t.cid, t.doc, CASE WHEN r.local_id IS NULL THEN 'pending' ELSE 'recorded' END,
+    SELECT t.m, gen_random_uuid(), t.c, t.n, r.local_id, t.d, t.p, t.lot, t.site, t.device,
+           t.src, t.cid, t.doc, CASE WHEN r.local_id IS NULL THEN 'pending' ELSE 'recorded' END,
            false, 1, t.actor, %(now)s::timestamptz, %(now)s::timestamptz
     FROM t LEFT JOIN resident r ON r.municipality_code = t.m AND r.coupon_number = t.c
     ON CONFLICT DO NOTHING
     RETURNING municipality_code, id, client_record_id, vaccinated_on, product_code, lot_number,
               site_code, source, doctor_name, device_id, registered_by
+), ev AS (
+    INSERT INTO dose_record_event (
+        municipality_code, id, dose_record_id, kind, actor_credential_id, at, after)
+    SELECT ins.municipality_code, gen_random_uuid(), ins.id, 'created', ins.registered_by,
+           %(now)s::timestamptz,
+           json_build_object(
+               'vaccinated_on', ins.vaccinated_on, 'product', ins.product_code,
+               'lot', ins.lot_number, 'site_code', ins.site_code, 'source', ins.source,
+               'doctor_name', ins.doctor_name, 'client_record_id', ins.client_record_id,
+               'device_id', ins.device_id)
+    FROM ins
 )
-INSERT INTO dose_record_event (
-    municipality_code, id, dose_record_id, kind, actor_credential_id, at, after)
-SELECT ins.municipality_code, gen_random_uuid(), ins.id, 'created', ins.registered_by,
-       %(now)s::timestamptz,
-       json_build_object(
-           'vaccinated_on', ins.vaccinated_on, 'product', ins.product_code,
-           'lot', ins.lot_number, 'site_code', ins.site_code, 'source', ins.source,
-           'doctor_name', ins.doctor_name, 'client_record_id', ins.client_record_id,
-           'device_id', ins.device_id)
-FROM ins
-RETURNING dose_record_id
+SELECT municipality_code, client_record_id FROM ins
 """
 
 # Two index lookups (natural key, client id) joined by UNION: an OR across the two would
@@ -58,11 +59,11 @@ RETURNING dose_record_id
 _AFFECTED = """
 affected AS (
     SELECT d.municipality_code, d.id FROM dose_record d
-    JOIN unnest(%(sm)s::text[], %(sc)s::text[]) AS k(m, c)
+    JOIN json_to_recordset(%(series)s::json) AS k(m text, c text)
       ON d.municipality_code = k.m AND d.coupon_number = k.c
     UNION
     SELECT d.municipality_code, d.id FROM dose_record d
-    JOIN unnest(%(cm)s::text[], %(cc)s::uuid[]) AS k(m, cid)
+    JOIN json_to_recordset(%(clients)s::json) AS k(m text, cid uuid)
       ON d.municipality_code = k.m AND d.client_record_id = k.cid
 )
 """
@@ -155,91 +156,66 @@ def event_arrays(events: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
     }
 
 
-class NewDose:
-    """Column values of one record to insert (arrays are built from these)."""
-
-    __slots__ = (
-        "actor",
-        "c",
-        "cid",
-        "d",
-        "device",
-        "doc",
-        "id",
-        "lot",
-        "m",
-        "n",
-        "p",
-        "site",
-        "src",
-    )
-
-    def __init__(
-        self,
-        m: str,
-        c: str,
-        n: int,
-        d: date,
-        p: str,
-        lot: str,
-        site: str,
-        src: str,
-        cid: uuid.UUID,
-        doc: str | None,
-        device: uuid.UUID | None,
-        actor: uuid.UUID | None,
-    ) -> None:
-        self.m, self.id, self.c, self.n, self.d = m, uuid.uuid4(), c, n, d
-        self.p, self.lot, self.site, self.src, self.cid, self.doc = p, lot, site, src, cid, doc
-        self.device, self.actor = device, actor
+def new_dose(
+    m: str,
+    c: str,
+    n: int,
+    d: date,
+    p: str,
+    lot: str,
+    site: str,
+    src: str,
+    cid: uuid.UUID,
+    doc: str | None,
+    device: uuid.UUID | None,
+    actor: uuid.UUID | None,
+) -> dict[str, Any]:
+    """One row of :data:`STORE`'s JSON document (the column names of its recordset)."""
+    return {
+        "m": m,
+        "c": c,
+        "n": n,
+        "d": d.isoformat(),
+        "p": p,
+        "lot": lot,
+        "site": site,
+        "src": src,
+        "cid": str(cid),
+        "doc": doc,
+        "device": None if device is None else str(device),
+        "actor": None if actor is None else str(actor),
+    }
 
 
 async def store_and_read(
     conn: AsyncConnection[Any],
     *,
     lock_keys: Sequence[int],
-    rows: Sequence[NewDose],
+    rows: Sequence[dict[str, Any]],
     series: Sequence[tuple[str, str]],
     client_ids: Sequence[tuple[str, uuid.UUID]],
     now: datetime,
-) -> tuple[set[uuid.UUID], list[dict[str, Any]], list[dict[str, Any]]]:
+) -> tuple[set[tuple[str, uuid.UUID]], list[dict[str, Any]], list[dict[str, Any]]]:
     """Round trip one, opening the transaction: lock, insert, read back.
 
-    Returns the ids inserted, the rows of every affected series (and of records sharing a
-    posted client id) with their rule facts, and the open flags on those rows.
+    Returns the (municipality, client record id) of the records inserted, the rows of every
+    affected series (and of records sharing a posted client id) with their rule facts, and
+    the open flags on those rows.
     """
-    store_params = {
-        "m": [r.m for r in rows],
-        "id": [r.id for r in rows],
-        "c": [r.c for r in rows],
-        "n": [r.n for r in rows],
-        "d": [r.d for r in rows],
-        "p": [r.p for r in rows],
-        "lot": [r.lot for r in rows],
-        "site": [r.site for r in rows],
-        "src": [r.src for r in rows],
-        "cid": [r.cid for r in rows],
-        "doc": [r.doc for r in rows],
-        "device": [r.device for r in rows],
-        "actor": [r.actor for r in rows],
-        "now": now,
-    }
     read_params = {
-        "sm": [m for m, _ in series],
-        "sc": [c for _, c in series],
-        "cm": [m for m, _ in client_ids],
-        "cc": [c for _, c in client_ids],
+        "series": _json([{"m": m, "c": c} for m, c in series]),
+        "clients": _json([{"m": m, "cid": str(c)} for m, c in client_ids]),
     }
     async with conn.pipeline():
         lock = conn.cursor()
         await lock.execute(LOCK, {"keys": sorted(set(lock_keys))})
         store = conn.cursor()
-        await store.execute(STORE, store_params)
+        await store.execute(STORE, {"rows": _json(list(rows)), "now": now})
         read = conn.cursor(row_factory=dict_row)
         await read.execute(SERIES, read_params)
         flags = conn.cursor(row_factory=dict_row)
         await flags.execute(OPEN_FLAGS, read_params)
-    inserted = {row[0] for row in await store.fetchall()}
+    inserted = {(m, cid) for m, cid in await store.fetchall()}
     return inserted, await read.fetchall(), await flags.fetchall()
 
 

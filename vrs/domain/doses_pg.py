@@ -20,7 +20,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from vrs.db.concurrency import key_id
-from vrs.db.pg_ingest import NewDose, store_and_read, write_changes
+from vrs.db.pg_ingest import new_dose, store_and_read, write_changes
 from vrs.domain.auth import Principal, Role, require_role
 from vrs.domain.coupons import CouponLine, parse_coupon_line
 from vrs.domain.doses import (
@@ -166,15 +166,14 @@ async def ingest_many(
     owners: dict[int, tuple[int, int, Principal]] = {}
     for number, sub in enumerate(submissions):
         try:
-            mine, checked = await _check_submission(conn, sub, ref, places)
+            mine, checked = await _check_submission(conn, sub, ref, places, len(owners))
         except DomainError as exc:
             answers.append(exc)
             continue
         answers.append(mine)
         for local_index, dose in checked:
-            global_index = len(owners)
-            owners[global_index] = (number, local_index, sub.principal)
-            doses.append(replace(dose, index=global_index))
+            owners[dose.index] = (number, local_index, sub.principal)
+            doses.append(dose)
     if doses:
         # The connection is not in autocommit: its first statement opens the transaction
         # inside the first pipeline, and the commit rides in the second.
@@ -196,9 +195,14 @@ async def ingest_many(
 
 
 async def _check_submission(
-    conn: AsyncConnection[Any], sub: Submission, ref: ReferenceData, places: PlaceCache
+    conn: AsyncConnection[Any],
+    sub: Submission,
+    ref: ReferenceData,
+    places: PlaceCache,
+    first_index: int,
 ) -> tuple[dict[int, BatchItem], list[tuple[int, _Dose]]]:
-    """The reject rules for one submission: answers for refused records, and the rest."""
+    """The reject rules for one submission: answers for refused records, and the rest
+    (numbered from ``first_index`` on, so that several submissions share one numbering)."""
     require_role(sub.principal, Role.SITE)
     if len(sub.records) > MAX_BATCH:
         raise Unprocessable(
@@ -226,9 +230,11 @@ async def _check_submission(
         check_device(context.device_site)
         for index, submission, line in parsed:
             try:
-                checked.append((index, _check(index, submission, line, context, sub.now)))
+                dose = _check(first_index + len(checked), submission, line, context, sub.now)
             except DomainError as exc:
                 answers[index] = BatchItem(index, error=exc)
+            else:
+                checked.append((index, dose))
     return answers, checked
 
 
@@ -292,8 +298,8 @@ async def _store(
     now: datetime,
 ) -> list[BatchItem]:
     firsts = _first_of_each_key(doses)
-    new = {
-        d.index: NewDose(
+    new = [
+        new_dose(
             d.line.municipality_code,
             d.line.coupon_number,
             d.line.dose_number,
@@ -308,18 +314,18 @@ async def _store(
             principals[d.index].credential_id,
         )
         for d in firsts
-    }
+    ]
     series_keys = sorted({d.natural_key[:2] for d in doses})
     inserted, rows, flag_rows_read = await store_and_read(
         conn,
         lock_keys=[key_id(series_lock_key(m, c)) for m, c in series_keys],
-        rows=list(new.values()),
+        rows=new,
         series=series_keys,
         client_ids=sorted({d.client_key for d in doses}),
         now=now,
     )
-    by_id = {row["id"]: row for row in rows}
-    created = {i: by_id[n.id] for i, n in new.items() if n.id in inserted}
+    by_client = {(row["municipality_code"], row["client_record_id"]): row for row in rows}
+    created = {d.index: by_client[d.client_key] for d in firsts if d.client_key in inserted}
     others = [d for d in doses if d.index not in created]
     stored = _StoredRows(rows)
     verdicts: dict[int, _Verdict] = {d.index: stored.verdict(d) for d in others}
