@@ -49,6 +49,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batches", type=int, default=60, help="batch posts")
     p.add_argument("--batch-size", type=int, default=1000)
     p.add_argument("--batch-concurrency", type=int, default=4, help="batch posts in flight")
+    p.add_argument(
+        "--driver",
+        choices=("httpx", "wrk"),
+        default="httpx",
+        help="load generator: httpx/asyncio (default) or wrk (Debian package wrk; lighter, "
+        "so more of the machine is left to the server)",
+    )
+    p.add_argument("--seconds", type=int, default=20, help="wrk: length of each phase")
     return p.parse_args(argv)
 
 
@@ -202,12 +210,60 @@ async def run(args: argparse.Namespace, token: str) -> list[Phase]:
     return [single, batches]
 
 
+WRK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wrk")
+
+
+def run_wrk(
+    args: argparse.Namespace, token: str, script: str, connections: int, base: int, batch_size: int
+) -> str:
+    """One wrk phase; its summary lines (requests/s, latency percentiles, errors)."""
+    env = {
+        **os.environ,
+        "VRS_TOKEN": token,
+        "VRS_MUNICIPALITY": MUNICIPALITY,
+        "VRS_SITE": SITE,
+        "VRS_SERIAL_BASE": str(base),
+        "VRS_THREADS": "2",
+        "VRS_BATCH_SIZE": str(batch_size),
+    }
+    command = [
+        "wrk", "-t2", f"-c{connections}", f"-d{args.seconds}s", "--timeout", "30s", "--latency",
+        "-s", os.path.join(WRK_DIR, script), f"http://127.0.0.1:{args.port}",
+    ]  # fmt: skip
+    out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout  # noqa: S603
+    keep = ("Requests/sec", " 50%", " 99%", "Non-2xx", "requests in", "Socket errors")
+    return "\n".join(
+        line for line in out.splitlines() if line.startswith(keep) or any(k in line for k in keep)
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     print(f"setting up {args.residents} residents ...", flush=True)
     token = set_up_database(args.database_url, args.residents)
     server = start_server(args.database_url, args.port, args.workers)
     try:
+        if args.driver == "wrk":
+            print(run_wrk(args, token, "post_dose.lua", 16, 10_000_000, 1), "(warm-up)")
+            print(f"single posts, {args.concurrency} connections:", flush=True)
+            print(run_wrk(args, token, "post_dose.lua", args.concurrency, 1, 1), flush=True)
+            print(
+                f"batches of {args.batch_size}, {args.batch_concurrency} connections "
+                "(requests/s x batch size = records/s):",
+                flush=True,
+            )
+            print(
+                run_wrk(
+                    args,
+                    token,
+                    "post_batch.lua",
+                    args.batch_concurrency,
+                    20_000_000,
+                    args.batch_size,
+                ),
+                flush=True,
+            )
+            return
         for phase in asyncio.run(run(args, token)):
             print(phase.report(), flush=True)
     finally:

@@ -1,6 +1,7 @@
 -- wrk script: POST /v1/dose-records with a new coupon (Damm-checked) and client id per request.
 -- Environment: VRS_TOKEN (site bearer token), VRS_MUNICIPALITY (6 digits), VRS_SITE (10 digits),
--- VRS_SERIAL_BASE (first coupon serial; make it differ between runs so records are new).
+-- VRS_SERIAL_BASE (first coupon serial; make it differ between runs so records are new),
+-- VRS_THREADS (the -t given to wrk).
 
 local damm = {
   {0,3,1,7,5,9,8,6,4,2},{7,0,9,2,1,5,4,8,6,3},{4,2,0,6,8,7,1,3,5,9},{1,7,5,0,9,8,3,4,2,6},
@@ -30,7 +31,8 @@ function setup(thread)
 end
 
 function init(args)
-  stride = 64
+  -- Threads interleave serials: thread i takes base + i, base + i + stride, ...
+  stride = tonumber(os.getenv("VRS_THREADS") or "2")
   counter = 0
   math.randomseed(os.time() + (thread_index or 0) * 7919)
 end

@@ -389,6 +389,13 @@ async def _store(
         events.extend(new_events)
         for rid in ids:
             after[rid] = plan.after.get(rid, [])
+    for f in conflict_flags:  # the answer lists the conflict flags this call opened
+        after.setdefault(f["dose_record_id"], []).append(
+            OpenFlag(
+                f["id"], f["dose_record_id"], f["rule_code"], f["severity"], f["message"],
+                f["created_at"],
+            )
+        )
     await write_changes(conn, matches=matches, resolve=resolve, flags=flags, events=events)
 
     matched = {u["record_id"]: u["local_id"] for u in matches}

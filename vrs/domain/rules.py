@@ -202,18 +202,18 @@ class Finding:
 
 def dose_date_order(dose: SeriesDose, series: Sequence[SeriesDose]) -> Finding | None:
     """A lower-numbered dose dated on or after this one, or a higher-numbered one on or before."""
-    clashes = [
+    clashes = sorted(
         other.dose_number
         for other in series
         if (other.dose_number < dose.dose_number and other.vaccinated_on >= dose.vaccinated_on)
         or (other.dose_number > dose.dose_number and other.vaccinated_on <= dose.vaccinated_on)
-    ]
+    )
     if not clashes:
         return None
     return Finding(
         FlagRule.DOSE_DATE_ORDER,
         f"dose {dose.dose_number} is not dated between its neighbours (doses {clashes})",
-        {"other_doses": sorted(clashes)},
+        {"other_doses": clashes},
     )
 
 
