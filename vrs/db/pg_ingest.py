@@ -74,7 +74,14 @@ SELECT d.*,
        EXISTS (SELECT 1 FROM vaccine_lot a WHERE a.lot_number = d.lot_number) AS lot_known,
        l.expires_on AS lot_expires_on,
        COALESCE(own.birth_date, holder.birth_date) AS birth_date,
-       holder.local_id AS holder_id
+       holder.local_id AS holder_id,
+       -- A correlated subquery keeps the flag look-up on its index, whatever the plan.
+       (SELECT json_agg(json_build_object(
+                   'id', f.id, 'rule_code', f.rule_code, 'severity', f.severity,
+                   'message', f.message, 'created_at', f.created_at, 'details', f.details))
+        FROM quality_flag f
+        WHERE f.municipality_code = d.municipality_code AND f.dose_record_id = d.id
+          AND f.resolved_at IS NULL) AS open_flags
 FROM affected
 JOIN dose_record d ON d.municipality_code = affected.municipality_code AND d.id = affected.id
 LEFT JOIN vaccine_lot l ON l.lot_number = d.lot_number AND l.product_code = d.product_code
@@ -83,15 +90,6 @@ LEFT JOIN resident own
 LEFT JOIN resident holder
        ON d.resident_local_id IS NULL AND holder.municipality_code = d.municipality_code
       AND holder.coupon_number = d.coupon_number
-"""
-
-OPEN_FLAGS = f"""
-WITH {_AFFECTED}
-SELECT f.id, f.dose_record_id, f.rule_code, f.severity, f.message, f.created_at, f.details
-FROM affected
-JOIN quality_flag f
-  ON f.municipality_code = affected.municipality_code AND f.dose_record_id = affected.id
-WHERE f.resolved_at IS NULL
 """
 
 MATCH = """
@@ -195,12 +193,12 @@ async def store_and_read(
     series: Sequence[tuple[str, str]],
     client_ids: Sequence[tuple[str, uuid.UUID]],
     now: datetime,
-) -> tuple[set[tuple[str, uuid.UUID]], list[dict[str, Any]], list[dict[str, Any]]]:
+) -> tuple[set[tuple[str, uuid.UUID]], list[dict[str, Any]]]:
     """Round trip one, opening the transaction: lock, insert, read back.
 
-    Returns the (municipality, client record id) of the records inserted, the rows of every
-    affected series (and of records sharing a posted client id) with their rule facts, and
-    the open flags on those rows.
+    Returns the (municipality, client record id) of the records inserted, and the rows of
+    every affected series (and of records sharing a posted client id) with their rule facts
+    and their open flags (``open_flags``: a list of flag objects, or None).
     """
     read_params = {
         "series": _json([{"m": m, "c": c} for m, c in series]),
@@ -213,10 +211,8 @@ async def store_and_read(
         await store.execute(STORE, {"rows": _json(list(rows)), "now": now})
         read = conn.cursor(row_factory=dict_row)
         await read.execute(SERIES, read_params)
-        flags = conn.cursor(row_factory=dict_row)
-        await flags.execute(OPEN_FLAGS, read_params)
     inserted = {(m, cid) for m, cid in await store.fetchall()}
-    return inserted, await read.fetchall(), await flags.fetchall()
+    return inserted, await read.fetchall()
 
 
 async def write_changes(

@@ -316,7 +316,7 @@ async def _store(
         for d in firsts
     ]
     series_keys = sorted({d.natural_key[:2] for d in doses})
-    inserted, rows, flag_rows_read = await store_and_read(
+    inserted, rows = await store_and_read(
         conn,
         lock_keys=[key_id(series_lock_key(m, c)) for m, c in series_keys],
         rows=new,
@@ -332,19 +332,19 @@ async def _store(
 
     open_flags: dict[uuid.UUID, list[OpenFlag]] = defaultdict(list)
     seen_conflicts: set[tuple[Any, ...]] = set()
-    for f in flag_rows_read:
-        open_flags[f["dose_record_id"]].append(
-            OpenFlag(
-                f["id"],
-                f["dose_record_id"],
+    for row in rows:
+        for f in row["open_flags"] or ():
+            flag = OpenFlag(
+                uuid.UUID(f["id"]),
+                row["id"],
                 f["rule_code"],
                 f["severity"],
                 f["message"],
-                f["created_at"],
+                datetime.fromisoformat(f["created_at"]),
             )
-        )
-        if f["severity"] == "conflict":
-            seen_conflicts.add(conflict_key(f["dose_record_id"], f["rule_code"], f["details"]))
+            open_flags[row["id"]].append(flag)
+            if flag.severity == "conflict":
+                seen_conflicts.add(conflict_key(row["id"], flag.rule_code, f["details"]))
     conflict_flags: list[dict[str, Any]] = []
     conflict_events: list[dict[str, Any]] = []
     for dose, verdict in disputed(others, verdicts):
@@ -392,7 +392,11 @@ async def _store(
     for f in conflict_flags:  # the answer lists the conflict flags this call opened
         after.setdefault(f["dose_record_id"], []).append(
             OpenFlag(
-                f["id"], f["dose_record_id"], f["rule_code"], f["severity"], f["message"],
+                f["id"],
+                f["dose_record_id"],
+                f["rule_code"],
+                f["severity"],
+                f["message"],
                 f["created_at"],
             )
         )
