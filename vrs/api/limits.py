@@ -31,10 +31,13 @@ class BodySizeLimit:
                 try:
                     declared = int(value)
                 except ValueError:
-                    declared = 0
+                    break  # the server refuses a malformed length itself
                 if declared > limit:
                     await _too_large(send, limit)
                     return
+                # The server delivers no more than the declared length: nothing to count.
+                await self.app(scope, receive, send)
+                return
         received = 0
         response_started = False
 

@@ -9,12 +9,12 @@ the cross-check in the tests.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
+import orjson
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
@@ -124,7 +124,7 @@ FROM unnest(%(m)s::text[], %(id)s::uuid[], %(rid)s::uuid[], %(kind)s::text[],
 
 
 def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"))
+    return None if value is None else orjson.dumps(value).decode()
 
 
 def flag_arrays(flags: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:

@@ -6,6 +6,11 @@ path hot enough to be worth a second, leaner way to the database (docs/benchmark
 
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
+from psycopg import AsyncConnection
+from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
@@ -26,8 +31,15 @@ def make_async_pool(engine: Engine, *, max_size: int = 16) -> AsyncConnectionPoo
         max_size=max_size,
         open=False,
         name="vrs-ingest",
-        # The fast path's statements are index lookups driven by array parameters. Planning
-        # them afresh each time (a "custom" plan) cost three times their execution
-        # (docs/benchmarks.md); the generic plan of the prepared statement is as good.
-        kwargs={"options": "-c plan_cache_mode=force_generic_plan"},
+        configure=_configure,
     )
+
+
+async def _configure(conn: AsyncConnection[Any]) -> None:
+    # The fast path's statements are index look-ups driven by JSON parameters. Planning them
+    # afresh each time (a "custom" plan) cost three times their execution
+    # (docs/benchmarks.md); the generic plan of the prepared statement is as good. A SET
+    # rather than a start-up option, which connection poolers such as PgBouncer refuse.
+    await conn.execute("SET plan_cache_mode = force_generic_plan")
+    await conn.commit()
+    set_json_loads(orjson.loads, conn)

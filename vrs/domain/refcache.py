@@ -1,9 +1,9 @@
 """A per-process snapshot of the small rule tables: products, interval rules, age ranges.
 
 Every ingest needs them and they change rarely (a policy change adds a row), so each
-worker reads them at most once per :data:`TTL_SECONDS` per engine. Sites, devices,
-municipalities and lots are read fresh on every request: they change during operation and
-a stale answer there would store a wrong record.
+worker reads them at most once per :data:`TTL_SECONDS` per engine. Lots are read with each
+series. Sites, devices and municipalities are read fresh by the SQLAlchemy path and kept for
+the app's ``cache_ttl`` (10 s by default) by the PostgreSQL fast path's ``PlaceCache``.
 """
 
 from __future__ import annotations

@@ -6,13 +6,13 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from vrs.api.deps import CurrentPrincipal, NowDep, SessionDep
 from vrs.api.errors import problem_document
 from vrs.api.ingestor import Ingestor
+from vrs.api.responses import FastJSONResponse
 from vrs.domain import doses
 
 router = APIRouter(tags=["dose records"])
@@ -91,25 +91,25 @@ _STATUS_OF = {doses.Outcome.CREATED: 201, doses.Outcome.EXISTING: 200}
 )
 async def post_dose_record(
     record: DoseRecordCreate, request: Request, principal: CurrentPrincipal, now: NowDep
-) -> JSONResponse:
+) -> Response:
     """Record one dose: 201 stored, 200 already stored (a retry), 409 conflict."""
     ingestor: Ingestor = request.app.state.ingestor
     result = await ingestor.one(principal, record.model_dump(), now)
     # The domain view is already the public shape; validating it again as a model would
     # cost a tablet's post more than its own checks (docs/benchmarks.md).
-    return JSONResponse(result.record.as_dict(), status_code=_STATUS_OF[result.outcome])
+    return FastJSONResponse(result.record.as_dict(), status_code=_STATUS_OF[result.outcome])
 
 
 @router.post("/dose-records/batch", response_model=DoseBatchResult)
 async def post_dose_batch(
     batch: DoseBatchCreate, request: Request, principal: CurrentPrincipal, now: NowDep
-) -> JSONResponse:
+) -> Response:
     """Record up to 1,000 doses; each answer carries the status a single post would get."""
     ingestor: Ingestor = request.app.state.ingestor
     items = await ingestor.batch(principal, batch.records, now)
     # Plain dicts: validating a thousand response models again would cost more than the
     # database work of the batch.
-    return JSONResponse({"results": [_batch_item(item) for item in items]})
+    return FastJSONResponse({"results": [_batch_item(item) for item in items]})
 
 
 def _batch_item(item: doses.BatchItem) -> dict[str, Any]:
