@@ -31,14 +31,15 @@ def create_app(
     engine: Engine | None = None,
     clock: Callable[[], datetime] = utc_now,
     cache_ttl: float = 10.0,
-    ingest_fast_path: bool = True,
+    ingest_fast_path: bool | None = None,
 ) -> FastAPI:
     """Build the service. Nothing connects until the first request.
 
     ``cache_ttl``: how long a worker trusts what it read of credentials, tablets, sites and
     municipalities (a revocation or deactivation takes effect within it). ``ingest_fast_path``:
     on PostgreSQL, take tablets' posts through the asynchronous psycopg path (the default);
-    off, through the portable SQLAlchemy path that every other engine uses.
+    off, through the portable SQLAlchemy path that every other engine uses (None: as
+    ``settings.ingest_fast_path`` says).
     """
 
     @asynccontextmanager
@@ -56,7 +57,8 @@ def create_app(
     app.state.engine = engine if engine is not None else make_engine(settings.database_url)
     app.state.clock = clock
     app.state.principal_cache = PrincipalCache(ttl=cache_ttl)
-    app.state.ingestor = Ingestor(app.state.engine, cache_ttl=cache_ttl, fast_path=ingest_fast_path)
+    fast_path = settings.ingest_fast_path if ingest_fast_path is None else ingest_fast_path
+    app.state.ingestor = Ingestor(app.state.engine, cache_ttl=cache_ttl, fast_path=fast_path)
     install_error_handlers(app)
     app.include_router(health.router)
     _include_v1_routers(app)

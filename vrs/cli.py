@@ -23,7 +23,7 @@ from sqlmodel import Session
 from vrs.db import migrate
 from vrs.db.engine import make_engine
 from vrs.db.models import Credential
-from vrs.domain import auth, places
+from vrs.domain import auth, lots, places
 from vrs.domain.errors import DomainError, Unprocessable
 from vrs.domain.reference import seed_reference_data
 from vrs.settings import Settings, SettingsError
@@ -196,6 +196,29 @@ def _sites_add(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _lots_add(args: argparse.Namespace, settings: Settings) -> int:
+    with _session(settings) as session:
+        lot = lots.add_lot(
+            session,
+            actor=auth.SYSTEM,
+            lot_number=args.lot,
+            product_code=args.product,
+            expires_on=args.expires,
+            gtin=args.gtin,
+            now=_now(),
+        )
+        print(f"{lot.lot_number}  {lot.product_code}  expires {lot.expires_on}")
+    return 0
+
+
+def _lots_load(args: argparse.Namespace, settings: Settings) -> int:
+    text = Path(args.file).read_text(encoding="utf-8-sig")
+    with _session(settings) as session:
+        count = lots.load_lots_csv(session, actor=auth.SYSTEM, text=text, now=_now())
+        print(f"{count} lots loaded")
+    return 0
+
+
 # --- credentials -----------------------------------------------------------------------
 
 
@@ -291,6 +314,15 @@ def _parser() -> argparse.ArgumentParser:
     site_add.add_argument("code", help="10-digit medical-institution code")
     site_add.add_argument("name")
     site_add.add_argument("--municipality", help="code of the municipality the site is in")
+
+    lot_group = _group(commands, "lots", "known vaccine lots (checked by the lot rules)")
+    lot_add = _command(lot_group, "add", _lots_add, "add a lot or change its expiry")
+    lot_add.add_argument("lot", help="lot number as printed on the vial or carton")
+    lot_add.add_argument("product", help="product code, e.g. EU/1/20/1528")
+    lot_add.add_argument("expires", help="expiry date YYYY-MM-DD")
+    lot_add.add_argument("--gtin", help="14-digit GTIN of the carton")
+    lot_load = _command(lot_group, "load", _lots_load, "load lot_number,product,expires_on[,gtin]")
+    lot_load.add_argument("file", help="CSV file (UTF-8); nothing is written if any row is bad")
 
     credentials = _group(commands, "credentials", "API credentials (bearer tokens)")
     create = _command(

@@ -40,6 +40,9 @@ class Settings:
     max_csv_line_bytes: int = 64 * 1024
     #: How many bad rows an import's 422 response lists (the total is always given).
     max_reported_errors: int = 10_000
+    #: On PostgreSQL, take tablets' posts through the asynchronous psycopg path
+    #: (``VRS_INGEST_FAST_PATH=0`` falls back to the portable SQLAlchemy path).
+    ingest_fast_path: bool = True
 
     @property
     def is_production(self) -> bool:
@@ -80,6 +83,10 @@ class Settings:
                     kwargs[name] = int(env_vars[var])
                 except ValueError:
                     raise SettingsError("BAD_SETTING", f"{var} must be an integer") from None
+        fast_path = env_vars.get("VRS_INGEST_FAST_PATH", "1").strip().lower()
+        if fast_path not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+            raise SettingsError("BAD_SETTING", "VRS_INGEST_FAST_PATH must be 1 or 0")
+        kwargs["ingest_fast_path"] = fast_path in ("1", "true", "yes", "on")
         return cls(
             database_url=database_url,
             data_dir=data_dir,

@@ -92,3 +92,15 @@ def test_a_limit_that_is_not_an_integer_is_refused(variable: str, value: str) ->
         Settings.from_env({variable: value})
     assert caught.value.code == "BAD_SETTING"
     assert variable in str(caught.value)
+
+
+@pytest.mark.parametrize(("value", "expected"), [("1", True), ("0", False), ("off", False)])
+def test_the_ingest_fast_path_can_be_switched_off(value: str, expected: bool) -> None:
+    assert Settings.from_env({"VRS_INGEST_FAST_PATH": value}).ingest_fast_path is expected
+    assert Settings.from_env({}).ingest_fast_path is True
+
+
+def test_a_bad_fast_path_switch_is_refused() -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"VRS_INGEST_FAST_PATH": "maybe"})
+    assert caught.value.code == "BAD_SETTING"
