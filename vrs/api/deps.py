@@ -6,7 +6,6 @@ them; only the database session (used by the synchronous routes) runs in the thr
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -67,8 +66,6 @@ class PrincipalCache:
         self.clock = clock
         self.max_entries = max_entries
         self._entries: dict[str, tuple[float, Principal]] = {}
-        #: Look-ups under way, by token hash (used from the event loop only).
-        self.inflight: dict[str, asyncio.Future[Principal]] = {}
         self._lock = threading.Lock()
 
     def get(self, key: str) -> Principal | None:
@@ -102,25 +99,10 @@ async def get_principal(request: Request) -> Principal:
     cache: PrincipalCache = request.app.state.principal_cache
     key = hash_token(token)
     principal = cache.get(key)
-    if principal is not None:
-        return principal
-    # Single flight: when an entry expires under load, the tablet's many posts in flight
-    # wait for one look-up instead of each sending its own to the threadpool. The look-up
-    # is a task of its own, so a caller that disconnects does not cancel it for the others.
-    lookup = cache.inflight.get(key)
-    if lookup is None:
-        lookup = asyncio.ensure_future(
-            run_in_threadpool(_lookup_principal, request.app.state.engine, token)
-        )
-        cache.inflight[key] = lookup
-        lookup.add_done_callback(lambda done: _settle(cache, key, done))
-    return await asyncio.shield(lookup)
-
-
-def _settle(cache: PrincipalCache, key: str, lookup: asyncio.Future[Principal]) -> None:
-    cache.inflight.pop(key, None)
-    if not lookup.cancelled() and lookup.exception() is None:
-        cache.put(key, lookup.result())
+    if principal is None:
+        principal = await run_in_threadpool(_lookup_principal, request.app.state.engine, token)
+        cache.put(key, principal)
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
