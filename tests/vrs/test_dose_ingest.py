@@ -225,6 +225,28 @@ def test_a_tablet_no_longer_enrolled_cannot_post(client: TestClient, world: Worl
     assert answer.json()["code"] == "DEVICE_NOT_ENROLLED"
 
 
+def test_a_tablet_no_longer_enrolled_is_refused_even_when_no_record_parses(
+    client: TestClient, world: World
+) -> None:
+    records = [{**body(), "coupon": "not a coupon"}, {"client_record_id": "x"}]
+    enrolled = client.post(
+        "/v1/dose-records/batch", headers=world.headers("site"), json={"records": records}
+    )
+    assert enrolled.status_code == 200
+    assert [r["error"]["code"] for r in enrolled.json()["results"]] == [
+        "MALFORMED_COUPON",
+        "INVALID_RECORD",
+    ]
+    with world.session() as s:
+        s.execute(update(Device).values(active=False))
+        s.commit()
+    refused = client.post(
+        "/v1/dose-records/batch", headers=world.headers("site"), json={"records": records}
+    )
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "DEVICE_NOT_ENROLLED"
+
+
 @pytest.mark.parametrize("who", ["admin", "municipality"])
 def test_only_site_tablets_post_records(who: str, client: TestClient, world: World) -> None:
     answer = post(client, world, body(), who=who)

@@ -305,7 +305,9 @@ def _load_context(
     residents holding the posted coupon numbers: one query per municipality in the call."""
     context = _Context(ref=reference_data(session))
     connection = session.connection()
-    for code in sorted({line.municipality_code for line in lines}):
+    # At least one round, so that the tablet's enrolment is read even for a batch of which
+    # no coupon line parsed.
+    for code in sorted({line.municipality_code for line in lines}) or [""]:
         params = {
             "device_id": principal.device_id,
             "sites": sorted(site_codes),
@@ -384,7 +386,9 @@ def ingest_batch(
             parsed.append((index, submission, parse_coupon_line(submission.coupon)))
         except DomainError as exc:
             answers[index] = BatchItem(index, error=exc)
-    if parsed:
+    if records:
+        # The tablet is checked first, for every non-empty batch: a deactivated tablet is
+        # refused whole even when none of its records would parse.
         sites = {s.site_code for _, s, _ in parsed if _SITE_CODE.fullmatch(s.site_code)}
         context = _load_context(session, principal, [line for *_, line in parsed], sites)
         check_device(context.device_site)

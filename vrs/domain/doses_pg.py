@@ -218,7 +218,7 @@ async def _check_submission(
         except DomainError as exc:
             answers[index] = BatchItem(index, error=exc)
     checked: list[tuple[int, _Dose]] = []
-    if parsed:
+    if sub.records:  # the tablet is checked even when no record parsed
         sites = {s.site_code for _, s, _ in parsed if _SITE_CODE.fullmatch(s.site_code)}
         context = await places.context(
             conn,
