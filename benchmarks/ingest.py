@@ -15,7 +15,6 @@ import os
 import random
 import statistics
 import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -23,17 +22,16 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
+from _harness import MUNICIPALITY, reset_database, start_server
 from sqlalchemy import insert, text
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
-from vrs.db.engine import make_engine
 from vrs.db.models import Resident, VaccineLot
 from vrs.domain.auth import SYSTEM, Role, create_credential
 from vrs.domain.checkdigits import make_damm_coupon_number
-from vrs.domain.places import add_municipality, add_site
-from vrs.domain.reference import COMIRNATY, seed_reference_data
+from vrs.domain.places import add_site
+from vrs.domain.reference import COMIRNATY
 
-MUNICIPALITY = "131016"
 SITE = "1310000017"
 LOT = "FA1234"
 
@@ -62,14 +60,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def set_up_database(url: str, residents: int) -> str:
     """Fresh tables, reference data, one municipality, site and tablet; the tablet's token."""
-    engine = make_engine(url)
-    with engine.begin() as conn:
-        SQLModel.metadata.drop_all(conn)
-        SQLModel.metadata.create_all(conn)
     now = datetime.now(UTC)
+    engine = reset_database(url, now)
     with Session(engine) as s:
-        seed_reference_data(s)
-        add_municipality(s, actor=SYSTEM, code=MUNICIPALITY, name="千代田区", now=now)
         add_site(s, actor=SYSTEM, code=SITE, name="benchmark site", now=now)
         s.flush()
         s.add(VaccineLot(lot_number=LOT, product_code=COMIRNATY, expires_on=date(2030, 1, 1)))
@@ -101,26 +94,6 @@ def set_up_database(url: str, residents: int) -> str:
         conn.execute(text("ANALYZE"))
     engine.dispose()
     return token
-
-
-def start_server(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "VRS_DATABASE_URL": url, "VRS_ENV": "development"}
-    command = [
-        sys.executable, "-m", "uvicorn", "--factory", "vrs.app:app_from_env",
-        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-        "--no-access-log", "--log-level", "warning",
-    ]  # fmt: skip
-    server = subprocess.Popen(command, env=env)  # noqa: S603 - our own interpreter, fixed args
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    server.terminate()
-    raise SystemExit("the server did not come up")
 
 
 class Records:
@@ -241,7 +214,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     print(f"setting up {args.residents} residents ...", flush=True)
     token = set_up_database(args.database_url, args.residents)
-    server = start_server(args.database_url, args.port, args.workers)
+    server = start_server(
+        args.database_url, args.port, workers=args.workers, env={"VRS_ENV": "development"}
+    )
     try:
         if args.driver == "wrk":
             print(run_wrk(args, token, "post_dose.lua", 16, 10_000_000, 1), "(warm-up)")

@@ -13,10 +13,7 @@ Reports rows/s per import and the server process's peak RSS. See benchmarks/READ
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -24,16 +21,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from sqlmodel import Session, SQLModel
+from _harness import MUNICIPALITY, reset_database, start_server
+from sqlmodel import Session
 
-from vrs.db.engine import make_engine
 from vrs.domain.auth import SYSTEM, Role, create_credential
 from vrs.domain.checkdigits import make_damm_coupon_number, my_number_check_digit
-from vrs.domain.places import add_municipality
-from vrs.domain.reference import seed_reference_data
 from vrs.domain.residents import RESIDENT_COLUMNS
 
-MUNICIPALITY = "131016"
 FAMILY = [("山田", "ヤマダ"), ("佐藤", "サトウ"), ("鈴木", "スズキ"), ("高橋", "タカハシ")]
 GIVEN = [("太郎", "タロウ"), ("花子", "ハナコ"), ("翔", "ショウ"), ("美咲", "ミサキ")]
 
@@ -67,15 +61,9 @@ def write_csv(path: Path, rows: int, seed: int) -> None:
 
 def set_up_database(url: str) -> str:
     """Fresh tables, reference data, one municipality and its token."""
-    engine = make_engine(url)
-    with engine.begin() as conn:
-        SQLModel.metadata.drop_all(conn)
-        SQLModel.metadata.create_all(conn)
     now = datetime.now(UTC)
+    engine = reset_database(url, now)
     with Session(engine) as s:
-        seed_reference_data(s)
-        add_municipality(s, actor=SYSTEM, code=MUNICIPALITY, name="千代田区", now=now)
-        s.flush()
         token = create_credential(
             s,
             actor=SYSTEM,
@@ -95,33 +83,6 @@ def memory_kib(pid: int, field: str) -> int:
         if line.startswith(field + ":"):
             return int(line.split()[1])
     raise RuntimeError(f"no {field} for process {pid}")
-
-
-def start_server(url: str, port: int, data_dir: Path) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, VRS_DATABASE_URL=url, VRS_DATA_DIR=str(data_dir), VRS_ENV="test")
-    server = subprocess.Popen(  # noqa: S603 - fixed argument list
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "vrs.app:app_from_env",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                return server
-        except httpx.TransportError:
-            time.sleep(0.2)
-    server.kill()
-    raise RuntimeError("the server did not start")
 
 
 def file_chunks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
@@ -158,7 +119,11 @@ def main(argv: list[str] | None = None) -> None:
         took = time.perf_counter() - started
         print(f"generated {args.rows:,} rows ({size_mb:.0f} MB) in {took:.1f} s")
         token = set_up_database(args.database_url)
-        server = start_server(args.database_url, args.port, Path(work) / "data")
+        server = start_server(
+            args.database_url,
+            args.port,
+            env={"VRS_DATA_DIR": str(Path(work) / "data"), "VRS_ENV": "test"},
+        )
         try:
             print(f"server idle RSS: {memory_kib(server.pid, 'VmRSS') / 1024:.0f} MiB")
             for label in ("first import (all created)", "same file again (all unchanged)"):

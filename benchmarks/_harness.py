@@ -1,0 +1,57 @@
+"""What the benchmark scripts share: a fresh database and a served app to drive."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime
+
+import httpx
+from sqlalchemy import Engine
+from sqlmodel import Session, SQLModel
+
+from vrs.db.engine import make_engine
+from vrs.domain.auth import SYSTEM
+from vrs.domain.places import add_municipality
+from vrs.domain.reference import seed_reference_data
+
+MUNICIPALITY = "131016"
+
+
+def reset_database(url: str, now: datetime) -> Engine:
+    """Drop and recreate the VRS tables of ``url``, seed the reference data and add
+    municipality 131016; the caller adds what its benchmark needs and disposes the engine."""
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        SQLModel.metadata.drop_all(conn)
+        SQLModel.metadata.create_all(conn)
+    with Session(engine) as s:
+        seed_reference_data(s)
+        add_municipality(s, actor=SYSTEM, code=MUNICIPALITY, name="千代田区", now=now)
+        s.commit()
+    return engine
+
+
+def start_server(
+    url: str, port: int, *, workers: int = 1, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """``uvicorn --factory vrs.app:app_from_env`` on ``url``, once ``/healthz`` answers."""
+    environment = {**os.environ, "VRS_DATABASE_URL": url, **(env or {})}
+    command = [
+        sys.executable, "-m", "uvicorn", "--factory", "vrs.app:app_from_env",
+        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+        "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+    server = subprocess.Popen(command, env=environment)  # noqa: S603 - our interpreter, fixed args
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    server.kill()
+    raise SystemExit("the server did not come up")
