@@ -31,7 +31,9 @@ DIGITS = 18
 DIGIT_HEIGHT = 24  # canonical strip: digit ink height in px
 MARGIN_Y = 5  # vertical slack above and below the ink, px
 MARGIN_X = 30  # room before the first and after the last cell, px
-BLURS = (0.0, 1.1, 2.0)  # template blur sigmas, canonical px
+BLURS = (0.0, 0.8, 1.4, 2.0, 2.7)  # template blur sigmas, canonical px
+COARSE_BLUR = 2  # the blur the cell search uses; the reading picks the strip's own
+SLACK_X = 3  # a cell may sit this many px off the fitted pitch (perspective, print)
 MIN_SCORE = 0.55  # a cell's best correlation must reach this
 MIN_MARGIN = 0.07  # and beat the runner-up digit by this much
 QUIET_MAX = 0.45  # correlation allowed in the cell before the first / after the last digit
@@ -43,7 +45,8 @@ U8 = npt.NDArray[np.uint8]
 
 @dataclass(frozen=True)
 class _Templates:
-    stack: F32  # (len(BLURS) * 10, h, w): zero-mean, unit-norm templates
+    stack: F32  # (len(BLURS), 10, h, w) as drawn (ink = 1)
+    matrix: F32  # (h * w, len(BLURS) * 10): zero-mean, unit-norm columns
     pitch: float  # canonical px between cell centres
     height: int
     width: int
@@ -61,17 +64,18 @@ def _templates() -> _Templates:
     width = round(source_pitch * k)
     top = round(ink_top * k - 2)  # keep 2 px of paper above and below the ink
     height = DIGIT_HEIGHT + 4
-    out = []
-    for sigma in BLURS:
-        for cell in cells:
-            small = cv2.resize(
-                cell, (width, round(cell.shape[0] * k)), interpolation=cv2.INTER_AREA
-            )
-            small = small[top : top + height]
+    stack = np.zeros((len(BLURS), 10, height, width), np.float32)
+    for b, sigma in enumerate(BLURS):
+        for d, cell in enumerate(cells):
+            size = (width, round(cell.shape[0] * k))
+            small = cv2.resize(cell, size, interpolation=cv2.INTER_AREA)[top : top + height]
             if sigma:
                 small = cv2.GaussianBlur(small, (0, 0), sigma, borderType=cv2.BORDER_CONSTANT)
-            out.append(small)
-    return _Templates(np.stack(out).astype(np.float32), source_pitch * k, height, width)
+            stack[b, d] = small
+    flat = stack.reshape(len(BLURS) * 10, -1)
+    flat = flat - flat.mean(axis=1, keepdims=True)
+    flat /= np.linalg.norm(flat, axis=1, keepdims=True)
+    return _Templates(stack, np.ascontiguousarray(flat.T), source_pitch * k, height, width)
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,7 @@ def _find_lines(grey: U8, limit: int = 3) -> list[_LineBox]:
     labels = np.asarray(labels_any, np.int32)
     stats = np.asarray(stats_any, np.int32)
     x, y, w, h, area = (stats[1:, i].astype(np.float32) for i in range(5))
-    keep = (h >= 5) & (h <= 45) & (w <= 25 * h) & (area >= 12) & (area <= 0.85 * w * h)
+    keep = (h >= 5) & (h <= 45) & (w <= 25 * h) & (area >= 12) & (area <= 0.95 * w * h)
     idx = np.flatnonzero(keep)
     if idx.size == 0:
         return []
@@ -104,7 +108,7 @@ def _find_lines(grey: U8, limit: int = 3) -> list[_LineBox]:
         y[:, None], y[None, :]
     )
     gap = x[None, :] - (x[:, None] + w[:, None])
-    linked = (ratio <= 1.5) & (overlap >= 0.5 * hmin) & (gap >= -0.35 * hmin) & (gap <= hmin)
+    linked = (ratio <= 1.5) & (overlap >= 0.5 * hmin) & (gap >= -0.35 * hmin) & (gap <= 1.3 * hmin)
     groups = _components_of(linked)
     boxes: list[tuple[float, _LineBox]] = []
     for members in groups:
@@ -206,21 +210,20 @@ def _rectify(grey: U8, box: _LineBox, scale: float, shift: float = 0.0) -> F32:
     return np.asarray(255.0 - strip.astype(np.float32), np.float32)
 
 
-def _scores(strip: F32) -> F32:
-    """(10, columns): each digit's best correlation at each x, over blurs and a small y slack."""
+def _coarse_scores(strip: F32) -> F32:
+    """(10, columns): each digit's correlation at each x (best over the y slack), one blur."""
     t = _templates()
-    per = []
-    for template in t.stack:
-        response = cv2.matchTemplate(strip, template, cv2.TM_CCOEFF_NORMED)
-        per.append(response.max(axis=0))
-    stacked = np.stack(per).reshape(len(BLURS), 10, -1)
-    return np.asarray(stacked.max(axis=0), np.float32)
+    per = [
+        cv2.matchTemplate(strip, template, cv2.TM_CCOEFF_NORMED).max(axis=0)
+        for template in t.stack[COARSE_BLUR]
+    ]
+    return np.asarray(np.stack(per), np.float32)
 
 
 def _fit_cells(scores: F32, pitch: float) -> tuple[float, float, float]:
     """(start, pitch, objective): 18 equally spaced cells that best fit the best-digit scores."""
     best = scores.max(axis=0)
-    dilated = cv2.dilate(best[None, :], np.ones((1, 5), np.uint8))[0]
+    dilated = cv2.dilate(best[None, :], np.ones((1, 2 * SLACK_X - 1), np.uint8))[0]
     columns = dilated.shape[0]
     top = (-np.inf, 0.0, pitch)
     steps = np.arange(DIGITS)
@@ -237,27 +240,50 @@ def _fit_cells(scores: F32, pitch: float) -> tuple[float, float, float]:
     return top[1], top[2], top[0] / DIGITS
 
 
-def _classify(scores: F32, start: float, pitch: float) -> tuple[str, float] | None:
+def _cell_scores(strip: F32, lefts: npt.NDArray[np.intp]) -> F32:
+    """(cells, 2 * SLACK_X + 1, blurs, 10): normalised correlation of every template with
+    every cell at every x offset (best over the y slack), as one matrix product."""
+    t = _templates()
+    windows = np.lib.stride_tricks.sliding_window_view(strip, (t.height, t.width))
+    offsets = np.arange(-SLACK_X, SLACK_X + 1)
+    xs = np.clip(lefts[:, None] + offsets[None, :], 0, windows.shape[1] - 1)
+    patches = windows[:, xs].reshape(-1, t.height * t.width)
+    patches = patches - patches.mean(axis=1, keepdims=True)
+    norms = np.linalg.norm(patches, axis=1, keepdims=True)
+    patches /= np.maximum(norms, 1e-3)
+    scores = (patches @ t.matrix).reshape(windows.shape[0], *xs.shape, len(BLURS), 10)
+    return np.asarray(scores.max(axis=0), np.float32)
+
+
+def _quiet(coarse: F32, column: float) -> bool:
+    """No digit-like ink where the cell before the first / after the last digit would be."""
+    lo, hi = max(round(column) - 2, 0), min(round(column) + 3, coarse.shape[1])
+    return lo >= hi or float(coarse[:, lo:hi].max()) <= QUIET_MAX
+
+
+def _classify(strip: F32, coarse: F32, start: float, pitch: float) -> tuple[str, float] | None:
     """Each cell's digit, or None when any cell is unclear or a quiet zone holds ink."""
-    columns = scores.shape[1]
-    best_any = scores.max(axis=0)
-    for outside in (start - pitch, start + DIGITS * pitch):
-        lo, hi = round(outside) - 2, round(outside) + 3
-        if lo >= 0 and hi <= columns and best_any[lo:hi].max() > QUIET_MAX:
-            return None
-    digits = []
-    confidence = 1.0
-    for k in range(DIGITS):
-        centre = round(start + k * pitch)
-        lo, hi = max(centre - 2, 0), min(centre + 3, columns)
-        cell = scores[:, lo:hi].max(axis=1)
-        order = np.argsort(cell)
-        top, second = float(cell[order[-1]]), float(cell[order[-2]])
-        if top < MIN_SCORE or top - second < MIN_MARGIN:
-            return None
-        digits.append(str(int(order[-1])))
-        confidence = min(confidence, min(1.0, (top - second) / 0.3) * min(1.0, top / 0.8))
-    return "".join(digits), confidence
+    if not (_quiet(coarse, start - pitch) and _quiet(coarse, start + DIGITS * pitch)):
+        return None
+    k = np.arange(DIGITS)
+    lefts = np.rint(start + k * pitch).astype(np.intp)
+    cells = _cell_scores(strip, lefts)  # (18, offsets, blurs, 10)
+    # The whole strip went through one lens: read it with the blur that fits it best.
+    blur = int(np.argmax(cells.max(axis=(1, 3)).sum(axis=0)))
+    per_offset = cells[:, :, blur, :]  # (18, offsets, 10)
+    # Where each cell fits best, smoothed by a quadratic in k (perspective bends the pitch).
+    best_offset = per_offset.max(axis=2).argmax(axis=1) - SLACK_X
+    weights = per_offset.max(axis=(1, 2))
+    curve = np.polyval(np.polyfit(k, best_offset, 2, w=np.maximum(weights, 0.05)), k)
+    centre = np.clip(np.rint(curve).astype(np.intp) + SLACK_X, 1, 2 * SLACK_X - 1)
+    near = np.stack([per_offset[i, centre[i] - 1 : centre[i] + 2].max(axis=0) for i in k])
+    order = np.argsort(near, axis=1)
+    top = near[k, order[:, -1]]
+    second = near[k, order[:, -2]]
+    if float(top.min()) < MIN_SCORE or float((top - second).min()) < MIN_MARGIN:
+        return None
+    confidence = np.minimum(1.0, (top - second) / 0.3) * np.minimum(1.0, top / 0.8)
+    return "".join(str(int(d)) for d in order[:, -1]), float(confidence.min())
 
 
 def _read_box(grey: U8, box: _LineBox) -> tuple[str, float] | None:
@@ -273,14 +299,14 @@ def _read_box(grey: U8, box: _LineBox) -> tuple[str, float] | None:
             strip = _rectify(grey, box, step_scale)
             if upside_down:
                 strip = np.ascontiguousarray(strip[::-1, ::-1])
-            scores = _scores(strip)
-            start, pitch, objective = _fit_cells(scores, t.pitch)
+            coarse = _coarse_scores(strip)
+            start, pitch, objective = _fit_cells(coarse, t.pitch)
             if attempt or abs(pitch / t.pitch - 1) < 0.03:
                 break
             step_scale *= pitch / t.pitch  # the first guess of the size was off: warp again
         if objective < MIN_OBJECTIVE:
             continue
-        read = _classify(scores, start, pitch)
+        read = _classify(strip, coarse, start, pitch)
         if read is not None:
             return read
     return None
