@@ -113,6 +113,9 @@ def _find_lines(grey: U8, limit: int = 3) -> list[_LineBox]:
     groups = _components_of(linked)
     boxes: list[tuple[float, _LineBox]] = []
     for members in groups:
+        # 18 digits are about 16 heights wide however they are split or merged.
+        if w[members].sum() < 8 * np.median(h[members]):
+            continue
         box = _group_box(labels, idx[members] + 1, stats[idx[members] + 1])
         if box is None:
             continue
