@@ -23,8 +23,11 @@ from keys import (
     SigningKey,
     create_csca,
     create_dsc,
+    file_store_directory,
     kid_of,
+    open_key_store,
     passphrase_from_environment,
+    ring_directory,
 )
 from tests.keys.conftest import SoftHsm
 
@@ -232,3 +235,42 @@ def test_a_closed_store_refuses_work(softhsm: SoftHsm) -> None:
     with pytest.raises(KeyStoreError) as caught:
         store.load("anything")
     assert caught.value.code == "STORE_CLOSED"
+
+
+# --- choosing the store from the environment -----------------------------------------------
+
+
+def test_the_environment_chooses_a_file_store_under_the_data_dir(tmp_path: Path) -> None:
+    store = open_key_store({"VRS_KEY_PASSPHRASE": "x" * 24}, data_dir=tmp_path, development=False)
+    assert isinstance(store, FileKeyStore)
+    assert store.directory == file_store_directory(tmp_path) == tmp_path / "keys" / "private"
+    assert ring_directory(tmp_path) == tmp_path / "keys"
+
+
+def test_the_environment_chooses_the_pkcs11_store(softhsm: SoftHsm, tmp_path: Path) -> None:
+    environ = {
+        "VRS_KEY_STORE": "pkcs11",
+        "VRS_PKCS11_MODULE": str(softhsm.module),
+        "VRS_PKCS11_TOKEN": softhsm.token_label,
+        "VRS_PKCS11_PIN": softhsm.pin,
+    }
+    store = open_key_store(environ, data_dir=tmp_path, development=False)
+    assert isinstance(store, Pkcs11KeyStore)
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("environ", "code"),
+    [
+        ({"VRS_KEY_STORE": "cloud"}, "BAD_STORE_KIND"),
+        ({"VRS_KEY_STORE": "pkcs11"}, "HSM_MODULE_MISSING"),
+        ({"VRS_KEY_STORE": "pkcs11", "VRS_PKCS11_MODULE": "/x.so"}, "HSM_LOGIN_FAILED"),
+        ({}, "PASSPHRASE_MISSING"),
+    ],
+)
+def test_an_incomplete_environment_is_refused(
+    environ: dict[str, str], code: str, tmp_path: Path
+) -> None:
+    with pytest.raises(KeyStoreError) as caught:
+        open_key_store(environ, data_dir=tmp_path, development=False)
+    assert caught.value.code == code
