@@ -206,3 +206,19 @@ def test_a_ring_on_an_hsm_initialises_rotates_and_signs(tmp_path: Path, softhsm:
         with pytest.raises(KeyRingError) as caught:
             KeyRing.open(tmp_path / "ring", _store(tmp_path))
         assert caught.value.code == "RING_CORRUPT"  # the ring's keys are in the token
+
+
+def test_a_compromised_dsc_is_withdrawn_from_the_listing(tmp_path: Path) -> None:
+    ring = _ring(tmp_path)
+    old = ring.active
+    with pytest.raises(KeyRingError) as active:
+        ring.withdraw(old.label, now=T0 + timedelta(days=1))
+    assert active.value.code == "ACTIVE_DSC"
+    ring.rotate(now=T0 + timedelta(days=2))
+    withdrawn = ring.withdraw(old.label, now=T0 + timedelta(days=3))
+    assert withdrawn.listed_until == T0 + timedelta(days=3)
+    assert [dsc.label for dsc in ring.listed_dscs(T0 + timedelta(days=3))] == [ring.active.label]
+    assert KeyRing.open(tmp_path / "ring", _store(tmp_path)).dscs[0] == withdrawn
+    with pytest.raises(KeyRingError) as missing:
+        ring.withdraw("no-such", now=T0 + timedelta(days=3))
+    assert missing.value.code == "NO_SUCH_DSC"
