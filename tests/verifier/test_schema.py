@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.verifier.conformance_data import load_json, schema_file, dgc_files
+from tests.verifier.conformance_data import dgc_files, load_json, schema_file
 from verifier.schema import KNOWN_VERSIONS, check_payload, schema_version_for
 
 
