@@ -1,6 +1,7 @@
 """Certificate issuer: EU-DCC-style payloads, CWT, COSE_Sign1, base45 and ``HC1:`` QR codes.
 
-Not built yet: see the certificate-service issue. This package holds no code until then.
+So far the wire-format helpers (:mod:`certs.wire`), shared with the verifier; the issuer itself
+arrives with the certificate-service issue.
 """
 
 __all__: list[str] = []
