@@ -220,6 +220,15 @@ def check_payload(payload: Any) -> SchemaProblem | None:
             return SchemaProblem("SCHEMA_INVALID", "$.ver", "required member missing")
         return SchemaProblem("SCHEMA_VERSION_UNKNOWN", "$.ver", f"no known schema for {ver!r}")
     problem = _COMPILED[version](payload, "$")
-    if problem is None:
-        return None
-    return SchemaProblem("SCHEMA_INVALID", problem[0], problem[1])
+    if problem is not None:
+        return SchemaProblem("SCHEMA_INVALID", problem[0], problem[1])
+    return _one_certificate(payload)
+
+
+def _one_certificate(payload: dict[str, Any]) -> SchemaProblem | None:
+    """A DCC holds exactly one entry of one type. Schema 1.3.0 encodes this; earlier schemas
+    did not, but the DCC specification always required it, so it holds for every ``ver``."""
+    entries = sum(len(payload[group]) for group in _GROUPS if group in payload)
+    if entries != 1:
+        return SchemaProblem("SCHEMA_INVALID", "$", f"holds {entries} certificate entries, not 1")
+    return None
