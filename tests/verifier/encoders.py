@@ -29,7 +29,9 @@ def cose(
         protected = {wire.HEADER_ALG: signer.alg, wire.HEADER_KID: signer.kid}
     header = wire.protected_bytes(protected)
     payload = cbor2.dumps(claims, datetime_as_timestamp=False, timezone=None)
-    signed = signature if signature is not None else signer.sign(wire.sig_structure(header, payload))
+    signed = (
+        signature if signature is not None else signer.sign(wire.sig_structure(header, payload))
+    )
     body = [header, unprotected or {}, payload, signed]
     item: Any = body
     if tagging in ("18", "61+18"):

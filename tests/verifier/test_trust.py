@@ -61,9 +61,14 @@ def test_junk_is_refused(junk: bytes, bundle_key: ec.EllipticCurvePrivateKey) ->
     assert caught.value.code == "BUNDLE_MALFORMED"
 
 
-def test_stale_bundle_gives_error(signer: TestSigner, bundle_key: ec.EllipticCurvePrivateKey) -> None:
+def test_stale_bundle_gives_error(
+    signer: TestSigner, bundle_key: ec.EllipticCurvePrivateKey
+) -> None:
     old = make_trust_bundle(
-        bundle_key, [signer.certificate_der], now=NOW - timedelta(days=10), valid_for=timedelta(days=7)
+        bundle_key,
+        [signer.certificate_der],
+        now=NOW - timedelta(days=10),
+        valid_for=timedelta(days=7),
     )
     trust = load_trust_bundle(old, public_pem(bundle_key))
     result = verify(decode(_hc1(signer)), trust=trust, now=NOW)
@@ -84,7 +89,10 @@ def test_revoked_certificates(
         "COUNTRYCODEUCI": wire.countrycode_uci_hash("JP", uvci),
     }[kind]
     bundle = make_trust_bundle(
-        bundle_key, [signer.certificate_der], now=NOW - timedelta(days=1), revocations={kind: [entry]}
+        bundle_key,
+        [signer.certificate_der],
+        now=NOW - timedelta(days=1),
+        revocations={kind: [entry]},
     )
     trust = load_trust_bundle(bundle, public_pem(bundle_key))
     result = verify(hc1, trust=trust, now=NOW)

@@ -9,7 +9,15 @@ import pytest
 from certs import wire
 from tests.verifier import encoders
 from tests.verifier.conftest import NOW
-from verifier import Code, Status, TrustedSigner, TrustStore, decode, trust_from_certificates, verify
+from verifier import (
+    Code,
+    Status,
+    TrustedSigner,
+    TrustStore,
+    decode,
+    trust_from_certificates,
+    verify,
+)
 from verifier.testing import make_signer, sample_rules, sample_vaccination, sample_value_sets
 
 YEAR = timedelta(days=365)
@@ -79,7 +87,9 @@ def test_mistyped_time_claims(bad: object) -> None:
     signer = make_signer()
     claims = encoders.claims(sample_vaccination(), iat=None, exp=None)
     claims[wire.CWT_EXP] = bad
-    result = verify(decode(encoders.cose(signer, claims)), trust=_trust(signer.certificate_der), now=NOW)
+    result = verify(
+        decode(encoders.cose(signer, claims)), trust=_trust(signer.certificate_der), now=NOW
+    )
     assert (result.status, result.code) == (Status.INVALID, Code.CWT_CLAIM_TYPE)
 
 
@@ -87,7 +97,9 @@ def test_ps256() -> None:
     signer = make_signer(algorithm="PS256")
     iat, exp = _times()
     data = encoders.cose(signer, encoders.claims(sample_vaccination(), iat=iat, exp=exp))
-    assert verify(decode(data), trust=_trust(signer.certificate_der), now=NOW).status is Status.VALID
+    assert (
+        verify(decode(data), trust=_trust(signer.certificate_der), now=NOW).status is Status.VALID
+    )
 
 
 def test_unsupported_alg_and_missing_kid() -> None:
@@ -95,7 +107,9 @@ def test_unsupported_alg_and_missing_kid() -> None:
     iat, exp = _times()
     body = encoders.claims(sample_vaccination(), iat=iat, exp=exp)
     trust = _trust(signer.certificate_der)
-    eddsa = encoders.cose(signer, body, protected={wire.HEADER_ALG: -8, wire.HEADER_KID: signer.kid})
+    eddsa = encoders.cose(
+        signer, body, protected={wire.HEADER_ALG: -8, wire.HEADER_KID: signer.kid}
+    )
     assert verify(decode(eddsa), trust=trust, now=NOW).code is Code.ALG_UNSUPPORTED
     no_alg = encoders.cose(signer, body, protected={wire.HEADER_KID: signer.kid})
     assert verify(decode(no_alg), trust=trust, now=NOW).code is Code.ALG_MISSING
@@ -152,7 +166,9 @@ def test_no_dcc_usage_allows_every_type() -> None:
     signer = make_signer(types=None)
     iat, exp = _times()
     data = encoders.cose(signer, encoders.claims(sample_vaccination(), iat=iat, exp=exp))
-    assert verify(decode(data), trust=_trust(signer.certificate_der), now=NOW).status is Status.VALID
+    assert (
+        verify(decode(data), trust=_trust(signer.certificate_der), now=NOW).status is Status.VALID
+    )
 
 
 def test_expired_dsc_and_certificate_outliving_it() -> None:
