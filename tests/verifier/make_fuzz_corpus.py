@@ -71,7 +71,9 @@ def corpus() -> dict[str, bytes | str]:
         ),
         "indefinite-nesting.bin": b"\x9f" * 2000 + b"\xff" * 2000,
         "empty.bin": b"",
-        "png-header-huge.bin": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x01\x00\x00\x00\x01\x00\x00"
+        # a PNG whose header declares 65,536 x 65,536 pixels
+        "png-header-huge.bin": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
+        + (65536).to_bytes(4, "big") * 2
         + bytes(20),
         "png-garbage.bin": b"\x89PNG\r\n\x1a\n" + bytes(rng.randrange(256) for _ in range(200)),
         "jpeg-garbage.bin": b"\xff\xd8\xff" + bytes(rng.randrange(256) for _ in range(200)),
