@@ -36,6 +36,8 @@ _UVCI = re.compile(r"^URN:UVCI:01:[A-Z]{2}:[A-Z0-9/:]{1,60}#[A-Z0-9/:]$")
 
 def luhn_mod_n(text: str) -> str:
     """The Luhn mod N check character of ``text`` over :data:`CODE_POINTS`."""
+    if not isinstance(text, str):
+        raise UvciError("BAD_UVCI", "a UVCI is text")
     factor = 2
     total = 0
     try:

@@ -175,3 +175,12 @@ def test_a_document_signer_needs_a_parsable_certificate_of_its_own_key() -> None
     with pytest.raises(CertificateError) as curve:
         TrustBundleSigner(P384Key())
     assert curve.value.code == "KEY_MISMATCH"
+
+
+@pytest.mark.parametrize("key", [None, b"key", "PEM"])
+def test_a_kid_needs_a_public_key(key: object) -> None:
+    from keys import bundle_kid
+
+    with pytest.raises(CertificateError) as caught:
+        bundle_kid(key)  # type: ignore[arg-type]
+    assert caught.value.code == "KEY_MISMATCH"
