@@ -16,6 +16,7 @@ from vrs.api.limits import BodySizeLimit
 from vrs.api.routes import health
 from vrs.db.engine import make_engine
 from vrs.domain.identity import IdentityVerifier
+from vrs.domain.keyring import ServiceKeys
 from vrs.domain.resident_auth import AuthPolicy
 from vrs.settings import Settings
 
@@ -36,6 +37,7 @@ def create_app(
     ingest_fast_path: bool | None = None,
     identity_verifier: IdentityVerifier | None = None,
     auth_policy: AuthPolicy | None = None,
+    keys: ServiceKeys | None = None,
 ) -> FastAPI:
     """Build the service. Nothing connects until the first request.
 
@@ -45,7 +47,8 @@ def create_app(
     off, through the portable SQLAlchemy path that every other engine uses (None: as
     ``settings.ingest_fast_path`` says). ``identity_verifier``: how residents prove who they
     are (default: cards of the issuer in ``settings.card_issuer_cert``); ``auth_policy``:
-    challenge and session lifetimes and the sign-in rate limits.
+    challenge and session lifetimes and the sign-in rate limits; ``keys``: the signing keys
+    (default: the key ring under ``settings.data_dir``, made on first use outside production).
     """
 
     @asynccontextmanager
@@ -65,6 +68,7 @@ def create_app(
     app.state.principal_cache = PrincipalCache(ttl=cache_ttl)
     app.state.identity_verifier = identity_verifier or CardIssuerTrust(settings)
     app.state.auth_policy = auth_policy or AuthPolicy()
+    app.state.keys = keys if keys is not None else ServiceKeys(settings)
     fast_path = settings.ingest_fast_path if ingest_fast_path is None else ingest_fast_path
     app.state.ingestor = Ingestor(app.state.engine, cache_ttl=cache_ttl, fast_path=fast_path)
     install_error_handlers(app)

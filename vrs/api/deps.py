@@ -22,6 +22,7 @@ from vrs.devcard import issuer_certificate_path
 from vrs.domain.auth import Principal, authenticate, hash_token
 from vrs.domain.errors import Unauthenticated, Unavailable
 from vrs.domain.identity import IdentityVerifier, MyNumberCardVerifier
+from vrs.domain.keyring import ServiceKeys
 from vrs.domain.resident_auth import SESSION_PREFIX, authenticate_session
 from vrs.settings import Settings
 
@@ -177,3 +178,11 @@ async def get_client_address(request: Request) -> str:
 
 
 ClientAddressDep = Annotated[str, Depends(get_client_address)]
+
+
+async def get_keys(request: Request) -> ServiceKeys:
+    keys: ServiceKeys = request.app.state.keys
+    return keys
+
+
+KeysDep = Annotated[ServiceKeys, Depends(get_keys)]
