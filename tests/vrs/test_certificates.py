@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 from PIL import Image
+from pypdf import PdfReader
 from sqlalchemy import select
 
 from certs import wire
@@ -85,6 +86,10 @@ def test_a_resident_gets_a_certificate_whose_qr_decodes_to_the_hc1(
     assert found is not None and found.text == issued["hc1"]
     svg = client.get(issued["qr_svg"], headers=taro)
     assert svg.status_code == 200 and svg.text.lstrip().startswith("<?xml")
+    pdf = client.get(issued["pdf"], headers=taro)
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.content)).pages)
+    assert issued["uvci"] in text
 
     sign1, claims = decode_hc1(issued["hc1"])
     signer = app.state.keys.signer(NOW)

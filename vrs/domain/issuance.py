@@ -28,6 +28,7 @@ from sqlalchemy import and_, or_, select
 from sqlmodel import Session, col
 
 import certs
+from certs import wire
 from certs.uvci import OPAQUE_ALPHABET
 from keys import Signer
 from vrs.db.models import (
@@ -402,3 +403,11 @@ def certificate_for(
     )
     session.commit()
     return row
+
+
+def signed_payload(hc1: str) -> dict[str, Any]:
+    """The ``hcert`` JSON object inside one of our own ``HC1:`` texts."""
+    sign1 = wire.parse_sign1(wire.zlib_decompress(wire.b45decode(wire.hc1_strip(hc1))))
+    claims = wire.cbor_loads(sign1.payload)
+    payload: dict[str, Any] = claims[wire.CWT_HCERT][wire.HCERT_EU_DCC]
+    return payload

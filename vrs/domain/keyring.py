@@ -21,45 +21,28 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from keys import (
-    DscEntry,
-    FileKeyStore,
-    KeyRing,
-    KeysError,
-    KeyStore,
-    Pkcs11KeyStore,
-    Signer,
-    TrustBundleSigner,
-    passphrase_from_environment,
-)
+import keys
+from keys import DscEntry, KeyRing, KeysError, KeyStore, Signer, TrustBundleSigner
 from vrs.domain import audit
 from vrs.domain.auth import Principal, Role, require_role
 from vrs.domain.errors import Unavailable, Unprocessable
 from vrs.settings import Settings
 
-KEYS_DIR = "keys"
-PRIVATE_DIR = "private"
-
 
 def ring_directory(settings: Settings) -> Path:
-    return settings.data_dir / KEYS_DIR
+    return keys.ring_directory(settings.data_dir)
 
 
 def key_store(settings: Settings, environ: Mapping[str, str] | None = None) -> KeyStore:
-    """The key store ``VRS_KEY_STORE`` names (``file`` or ``pkcs11``)."""
-    env = os.environ if environ is None else environ
-    kind = env.get("VRS_KEY_STORE", "file").strip().lower()
-    development = not settings.is_production
-    if kind == "file":
-        passphrase = passphrase_from_environment(env, development=development)
-        return FileKeyStore(ring_directory(settings) / PRIVATE_DIR, passphrase)
-    if kind == "pkcs11":
-        return Pkcs11KeyStore(
-            env.get("VRS_PKCS11_MODULE", ""),
-            env.get("VRS_PKCS11_TOKEN", ""),
-            env.get("VRS_PKCS11_PIN", ""),
+    """The key store ``VRS_KEY_STORE`` names (``file`` or ``pkcs11``; see docs/keys.md)."""
+    try:
+        return keys.open_key_store(
+            os.environ if environ is None else environ,
+            data_dir=settings.data_dir,
+            development=not settings.is_production,
         )
-    raise KeysUnavailable("BAD_KEY_STORE", "VRS_KEY_STORE must be file or pkcs11")
+    except KeysError as exc:
+        raise _unavailable(exc) from None
 
 
 class KeysUnavailable(Unavailable):

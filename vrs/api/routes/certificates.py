@@ -10,6 +10,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from certs.pdf import certificate_pdf as render_pdf
 from certs.qr import qr_png, qr_svg
 from vrs.api.deps import CurrentPrincipal, KeysDep, NowDep, SessionDep
 from vrs.domain import issuance
@@ -56,6 +57,7 @@ class CertificatePublic(BaseModel):
     kid: str = Field(description="key id of the document signer (hex)")
     qr_png: str
     qr_svg: str
+    pdf: str
 
 
 def _public(view: issuance.IssuedView) -> CertificatePublic:
@@ -71,6 +73,7 @@ def _public(view: issuance.IssuedView) -> CertificatePublic:
         kid=view.kid,
         qr_png=base + "/qr.png",
         qr_svg=base + "/qr.svg",
+        pdf=base + "/certificate.pdf",
     )
 
 
@@ -139,3 +142,18 @@ def certificate_qr_svg(
     """The certificate's QR code as SVG (owner or owning municipality)."""
     row = issuance.certificate_for(session, actor=principal, uvci=uvci, purpose="qr.svg", now=now)
     return Response(qr_svg(row.hc1), media_type="image/svg+xml", headers=_PRIVATE)
+
+
+@router.get("/certificates/{uvci:path}/certificate.pdf", response_class=Response)
+def certificate_pdf(
+    uvci: str, session: SessionDep, principal: CurrentPrincipal, now: NowDep
+) -> Response:
+    """The printable certificate (A4 PDF, Japanese and English; owner or owning municipality)."""
+    row = issuance.certificate_for(session, actor=principal, uvci=uvci, purpose="pdf", now=now)
+    pdf = render_pdf(
+        hc1=row.hc1,
+        payload=issuance.signed_payload(row.hc1),
+        issued_at=row.issued_at,
+        expires_at=row.expires_at,
+    )
+    return Response(pdf, media_type="application/pdf", headers=_PRIVATE)
