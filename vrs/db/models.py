@@ -310,6 +310,51 @@ class CertificateDoseRecord(SQLModel, table=True):
     dose_record_version: int
 
 
+class AuthChallenge(SQLModel, table=True):
+    """A one-time challenge a resident's card signs to sign in (kept as a hash)."""
+
+    __tablename__ = "auth_challenge"
+    __table_args__ = (Index("ix_auth_challenge_expires", "expires_at"),)
+
+    #: SHA-256 (hex) of the random challenge the client was given.
+    challenge_hash: str = Field(primary_key=True, max_length=64)
+    created_at: datetime = _ts()
+    expires_at: datetime = _ts()
+    used_at: datetime | None = _ts(nullable=True)
+    client_address: str = Field(default="", max_length=64)
+
+
+class ResidentSession(SQLModel, table=True):
+    """A short-lived resident sign-in (bearer token kept as a hash)."""
+
+    __tablename__ = "resident_session"
+    __table_args__ = (Index("ix_resident_session_expires", "expires_at"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    #: The signed-in person: the keyed hash of the card's My Number, and the birth date on it.
+    my_number_hmac: str = Field(max_length=64)
+    birth_date: date
+    #: SHA-256 (hex) of the card's public key: which card signed in.
+    card_key: str = Field(max_length=64)
+    created_at: datetime = _ts()
+    expires_at: datetime = _ts()
+    client_address: str = Field(default="", max_length=64)
+
+
+class AuthFailure(SQLModel, table=True):
+    """A failed sign-in, counted against a card and a client address for rate limiting."""
+
+    __tablename__ = "auth_failure"
+    __table_args__ = (Index("ix_auth_failure_subject", "subject", "at"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    #: ``card:<sha-256 of the card key>`` or ``addr:<client address>``.
+    subject: str = Field(max_length=80)
+    at: datetime = _ts()
+    code: str = Field(max_length=40)
+
+
 ALL_TABLES = [
     SQLModel.metadata.tables[name]
     for name in (
@@ -328,5 +373,8 @@ ALL_TABLES = [
         "audit_log",
         "certificate",
         "certificate_dose_record",
+        "auth_challenge",
+        "resident_session",
+        "auth_failure",
     )
 ]
