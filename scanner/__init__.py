@@ -12,7 +12,7 @@ Exceptions: :class:`ScanError` (``code``) → :class:`ImageError`, :class:`GtinT
 
 from scanner.coupon import CouponConsensus, CouponRead, parse_coupon_line, read_coupon
 from scanner.errors import ConsensusError, GtinTableError, ImageError, ScanError
-from scanner.lot import Gs1Error, GtinTable, LotRead, parse_gs1, read_lot
+from scanner.lot import Gs1Error, GtinTable, LotRead, lot_from_text, parse_gs1, read_lot
 
 __all__ = [
     "ConsensusError",
@@ -24,6 +24,7 @@ __all__ = [
     "ImageError",
     "LotRead",
     "ScanError",
+    "lot_from_text",
     "parse_coupon_line",
     "parse_gs1",
     "read_coupon",
