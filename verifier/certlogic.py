@@ -16,6 +16,7 @@ Values are JSON values plus :class:`datetime.datetime` (the result of ``plusTime
 from __future__ import annotations
 
 import calendar
+import functools
 import itertools
 import re
 from collections.abc import Callable
@@ -68,6 +69,7 @@ def is_truthy(value: Any) -> bool:
     return True  # date-times
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_datetime(text: str) -> datetime:
     """An ISO 8601 date or date-time as an aware UTC instant; a zone-less value is UTC.
 
