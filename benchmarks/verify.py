@@ -36,8 +36,13 @@ from certs import wire
 from verifier import Status, decode, load_trust_bundle, verify
 from verifier.checks import check_rules
 from verifier.decode import decode_text
-from verifier.testing import make_signer, make_trust_bundle, public_pem, sample_vaccination
-from verifier.testing import sign_hc1
+from verifier.testing import (
+    make_signer,
+    make_trust_bundle,
+    public_pem,
+    sample_vaccination,
+    sign_hc1,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2021, 9, 1, 12, tzinfo=UTC)
@@ -136,7 +141,7 @@ def main() -> None:
 
     if not args.no_conformance and (ROOT.parent / "shared" / "conformance").is_dir():
         start = time.perf_counter()
-        done = subprocess.run(  # noqa: S603 - our own test run
+        done = subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
              "tests/verifier/test_conformance.py"],
             cwd=ROOT, capture_output=True, text=True, check=False,
