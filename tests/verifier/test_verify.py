@@ -109,3 +109,13 @@ def test_prefix_missing(trust: TrustStore) -> None:
     result = verify("HC2:ABC", trust=trust, now=NOW)
     assert (result.status, result.code) == (Status.INVALID, Code.PREFIX_INVALID)
     assert wire.HC1_PREFIX == "HC1:"
+
+
+def test_every_result_code_is_documented() -> None:
+    from pathlib import Path
+
+    from verifier import Code
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "verifier.md").read_text("utf-8")
+    missing = [code.value for code in Code if f"`{code.value}`" not in page]
+    assert missing == []
