@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtensionOID
 
 from certs import wire
-from verifier.certlogic import parse_datetime, validate
+from verifier.certlogic import Compiled, compile_expression, parse_datetime, validate
 from verifier.errors import TrustBundleError
 
 __all__ = [
@@ -136,6 +136,7 @@ class Rule:
     valid_from: datetime
     valid_to: datetime
     logic: Any
+    evaluate: Compiled = field(repr=False, compare=False)
 
     @classmethod
     def from_json(cls, data: Any) -> Rule:
@@ -162,6 +163,7 @@ class Rule:
                 valid_from=parse_datetime(str(data["ValidFrom"])),
                 valid_to=parse_datetime(str(data["ValidTo"])),
                 logic=data["Logic"],
+                evaluate=compile_expression(data["Logic"]),
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise TrustBundleError("BUNDLE_RULE_INVALID", f"malformed rule ({exc!r})") from None
