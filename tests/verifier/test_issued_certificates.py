@@ -7,13 +7,19 @@ trust bundle is signed by a ``keys.TrustBundleSigner``, so the two definitions o
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
+
+import pytest
 
 from certs import wire
 from certs.testing import TEST_NOW, EphemeralKey, make_certificate, make_test_signer
 from certs.testing import sample_vaccination as issued_vaccination
 from keys import TrustBundleSigner
 from verifier import Code, Status, decode, load_trust_bundle, verify
+from verifier.sync import load_cached, sync
 from verifier.testing import make_trust_bundle, public_pem
 
 
@@ -67,3 +73,22 @@ def test_the_issuer_s_revocation_hash_revokes_it() -> None:
     bundle, pin = _bundle_signed_by_keys(signer.certificate_der, revoked=[issued.signature_hash])
     result = verify(issued.hc1, trust=load_trust_bundle(bundle, pin), now=TEST_NOW)
     assert (result.status, result.code) == (Status.INVALID, Code.REVOKED)
+
+
+def test_issued_certificate_verifies_from_a_synced_bundle_with_the_network_off(
+    serve_bundle: Callable[[bytes], str], tmp_path: Path
+) -> None:
+    signer = make_test_signer()
+    issued = make_certificate(signer=signer)
+    bundle, pin = _bundle_signed_by_keys(signer.certificate_der)
+    assert sync(serve_bundle(bundle), pinned_key=pin, directory=tmp_path).changed
+
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the verifier touched the network")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket, "socket", no_network)
+        patch.setattr(socket, "create_connection", no_network)
+        trust = load_cached(tmp_path, pin)
+        result = verify(decode(issued.hc1), trust=trust, now=TEST_NOW, mode="border:DE")
+    assert result.status is Status.VALID, result.failed

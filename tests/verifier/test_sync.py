@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import http.server
-import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,8 +14,6 @@ from tests.verifier.conftest import NOW
 from verifier import Status, SyncError, TrustBundleError, verify
 from verifier.sync import BUNDLE_FILE, Response, UrllibTransport, load_cached, sync
 from verifier.testing import TestSigner, make_trust_bundle, public_pem, sample_vaccination, sign_hc1
-
-PORT = 8401
 
 
 def _etag(body: bytes) -> str:
@@ -103,40 +99,14 @@ def test_http_errors_and_etag_mismatch(
     assert caught.value.code == "SYNC_ETAG_MISMATCH"
 
 
-@pytest.fixture
-def http_server(bundle: bytes) -> Iterator[str]:
-    """A real HTTP server on 127.0.0.1:8401 serving the bundle the way the service does."""
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.headers.get("If-None-Match") == _etag(bundle):
-                self.send_response(304)
-                self.send_header("ETag", _etag(bundle))
-                self.end_headers()
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", "application/cose")
-            self.send_header("ETag", _etag(bundle))
-            self.send_header("Content-Length", str(len(bundle)))
-            self.end_headers()
-            self.wfile.write(bundle)
-
-        def log_message(self, format: str, *args: object) -> None:
-            return
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", PORT), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{PORT}/v1/trust/bundle"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def test_sync_over_real_http_then_verify_offline(
-    http_server: str, tmp_path: Path, signer: TestSigner, bundle_key: ec.EllipticCurvePrivateKey
+    serve_bundle: Callable[[bytes], str],
+    bundle: bytes,
+    tmp_path: Path,
+    signer: TestSigner,
+    bundle_key: ec.EllipticCurvePrivateKey,
 ) -> None:
+    http_server = serve_bundle(bundle)
     pin = public_pem(bundle_key)
     assert sync(http_server, pinned_key=pin, directory=tmp_path).changed
     assert not sync(
