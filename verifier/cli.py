@@ -94,7 +94,10 @@ def _trust(args: argparse.Namespace, folder: Path) -> TrustStore:
 
 def _now(args: argparse.Namespace) -> datetime:
     if args.now:
-        return parse_datetime(args.now)
+        try:
+            return parse_datetime(args.now)
+        except CertLogicError:
+            raise VerifierError("BAD_NOW", f"--now {args.now!r} is not an ISO 8601 time") from None
     return datetime.now(UTC)
 
 
@@ -159,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check":
             return _check(args, trust)
         return _camera(args, trust)
-    except (VerifierError, CertLogicError) as exc:
+    except VerifierError as exc:
         return _fail(f"{exc.code}: {exc.message}")
     except (OSError, ValueError) as exc:
         return _fail(str(exc))

@@ -141,3 +141,8 @@ def test_camera_on_a_video_file(trust_dir: Path, signer: TestSigner, tmp_path: P
     assert sorted(p.name for p in trust_dir.iterdir()) == sorted(
         [BUNDLE_FILE, PIN_FILE, "desk.avi"]
     )
+
+
+def test_bad_now_is_a_usage_error(trust_dir: Path, signer: TestSigner) -> None:
+    done = _run("--dir", str(trust_dir), "check", "--now", "yesterday", _hc1(signer))
+    assert done.returncode == 2 and "BAD_NOW" in done.stderr
