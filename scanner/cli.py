@@ -1,6 +1,9 @@
-"""The ``vrs-scan`` command: record doses at a vaccination site and deliver them.
+"""The ``vrs-scan`` command: read coupons, record doses at a vaccination site, deliver them.
 
-    vrs-scan record --line 18DIGITS --lot-number LOT --product CODE --site CODE [--date D]
+    vrs-scan coupon IMAGE...        print what each photo's coupon reads as
+    vrs-scan camera [DEVICE|VIDEO]  the camera loop with guidance for staff (headless on a file)
+    vrs-scan record (--coupon IMAGE... | --line 18DIGITS) (--lot IMAGE | --lot-number LOT)
+                    [--product CODE] --site CODE [--date D]   confirm, queue, send one dose
     vrs-scan send [--loop]          deliver the outbox (once, or until stopped)
     vrs-scan status [--all|--json]  pending, sent, rejected and conflicts, with the codes
     vrs-scan retry CLIENT_ID...     send rejected or conflict records again (staff decision)
@@ -10,13 +13,15 @@ Settings: ``--outbox`` or ``VRS_SCAN_OUTBOX`` (default: the user's data director
 ``--token-file``/``VRS_SCAN_TOKEN_FILE`` (``--token`` works too, but shows in ``ps``),
 ``--site``/``VRS_SCAN_SITE``, ``--device``/``VRS_SCAN_DEVICE``.
 
-Exit status: 0 done (a record that could not be sent yet is safe in the outbox), 1 the
-service rejected the record, 2 bad input or settings, 3 staff did not confirm the preview.
+Exit status of ``record``: 0 done (a record that could not be sent yet is safe in the
+outbox), 1 the service rejected the record, 2 bad input or settings, 3 not confirmed (staff
+said the preview is not this person, or a legacy OCR read could not be confirmed).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import os
@@ -30,7 +35,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
+from scanner.camera import Guidance, frames_from, watch
 from scanner.client import ApiClient, CouponPreview, PreviewOutcome
+from scanner.coupon import CouponConsensus, CouponRead, parse_coupon_line, read_coupon
+from scanner.errors import ScanError
+from scanner.lot import GtinTable, read_lot
 from scanner.outbox import (
     Confirmation,
     Outbox,
@@ -67,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="vrs-scan: %(message)s")
     try:
         return handler(args)
-    except (OutboxError, CliError) as exc:
+    except (ScanError, CliError) as exc:
         print(f"error: {exc.code}: {getattr(exc, 'message', exc)}", file=sys.stderr)
         return EXIT_REFUSED
 
@@ -118,17 +127,26 @@ def _sender(outbox: Outbox, client: ApiClient, args: argparse.Namespace) -> Send
 
 
 def _record(args: argparse.Namespace) -> int:
-    coupon, source = _coupon_from_args(args)
-    lot, lot_source, product = _lot_from_args(args)
     site = args.site or os.environ.get("VRS_SCAN_SITE")
     if not site:
         raise CliError("NO_SITE", "give --site (or VRS_SCAN_SITE): the 10-digit site code")
     vaccinated_on = _parse_date(args.date)
+    read = _coupon_from_args(args)
+    print(_read_text(read))
+    coupon, source = read.line, ("manual" if args.line else read.method)
+    lot, lot_source, product = _lot_from_args(args, vaccinated_on)
     client = _client(args, required=False)
     try:
         confirmation = _confirm(client, coupon, args)
         if confirmation is None:
             print("not recorded: the coupon was not confirmed as this person's", file=sys.stderr)
+            return EXIT_NOT_CONFIRMED
+        if read.legacy and source == "ocr" and confirmation is not Confirmation.CONFIRMED:
+            print(
+                "not recorded: an OCR read of a legacy coupon number must be confirmed against "
+                "the masked preview; type the line with --line instead",
+                file=sys.stderr,
+            )
             return EXIT_NOT_CONFIRMED
         with _outbox(args) as outbox:
             record = outbox.enqueue(
@@ -155,21 +173,76 @@ def _record(args: argparse.Namespace) -> int:
             client.close()
 
 
-def _coupon_from_args(args: argparse.Namespace) -> tuple[str, str]:
+def _coupon_from_args(args: argparse.Namespace) -> CouponRead:
+    """The coupon from photos (QR or OCR) or as typed by staff (source ``manual``)."""
+    if args.line and args.coupon:
+        raise CliError("TWO_COUPONS", "give either --coupon IMAGE or --line, not both")
     if args.line:
-        line = args.line.strip().replace(" ", "").replace("-", "")
-        if not (len(line) == 18 and line.isascii() and line.isdigit()):
-            raise CliError("MALFORMED_COUPON", "--line must be the coupon's 18 digits")
-        return line, "manual"
-    raise CliError("NO_COUPON", "give --line 18DIGITS (typed from the coupon)")
+        typed = args.line.strip().replace(" ", "").replace("-", "")
+        read = parse_coupon_line(typed)
+        if read is None:
+            raise CliError(
+                "BAD_COUPON_LINE",
+                "--line must be the coupon's 18 digits: ticket type 1, dose 1-9, a municipality "
+                "code with its check digit, the 10-digit coupon number",
+            )
+    elif args.coupon:
+        read = _read_photos(args.coupon)
+    else:
+        raise CliError("NO_COUPON", "give --coupon IMAGE (a photo) or --line 18DIGITS (typed)")
+    if read.ticket_type != 1:
+        raise CliError("TICKET_NOT_VACCINATION", "a screening-only ticket records no dose")
+    return read
 
 
-def _lot_from_args(args: argparse.Namespace) -> tuple[str, str, str]:
-    if not args.lot_number:
-        raise CliError("NO_LOT", "give --lot-number (as printed on the vial or carton)")
-    if not args.product:
-        raise CliError("NO_PRODUCT", "give --product, the EU product code (e.g. EU/1/20/1528)")
-    return args.lot_number, "manual", args.product
+def _read_photos(paths: list[str]) -> CouponRead:
+    # One photo is enough for a QR code or a number with its Damm digit; an OCR read of a
+    # legacy number (no check digit) needs a second, agreeing photo.
+    consensus = CouponConsensus(frames=1, legacy_frames=2)
+    legacy_seen = False
+    for path in paths:
+        read = read_coupon(path)
+        legacy_seen = legacy_seen or (read is not None and read.legacy and read.method == "ocr")
+        accepted = consensus.feed_read(read)
+        if accepted is not None:
+            return accepted
+    if legacy_seen:
+        raise CliError(
+            "LEGACY_NEEDS_MORE_PHOTOS",
+            "an OCR read of a legacy coupon number (no check digit) needs two agreeing photos: "
+            "give --coupon again with another photo, or type it with --line",
+        )
+    raise CliError("NO_COUPON_READ", "no coupon could be read with confidence from the photo")
+
+
+def _lot_from_args(args: argparse.Namespace, on: date) -> tuple[str, str, str]:
+    """``(lot, lot_source, product)`` from the vial's barcode or as typed."""
+    if args.lot and args.lot_number:
+        raise CliError("TWO_LOTS", "give either --lot IMAGE or --lot-number, not both")
+    if args.lot_number:
+        if not args.product:
+            raise CliError("NO_PRODUCT", "give --product, the EU product code (EU/1/20/1528)")
+        return args.lot_number, "manual", args.product
+    if not args.lot:
+        raise CliError("NO_LOT", "give --lot IMAGE (the vial's barcode) or --lot-number LOT")
+    table_path = args.gtin_table or os.environ.get("VRS_SCAN_GTIN_TABLE")
+    read = read_lot(args.lot, GtinTable.load(table_path) if table_path else None)
+    if read is None:
+        raise CliError("NO_LOT_READ", "no GS1 barcode with a valid GTIN in the lot photo")
+    if not read.lot:
+        raise CliError("NO_LOT_IN_CODE", f"the barcode (GTIN {read.gtin}) carries no lot (AI 10)")
+    if args.product and read.product and args.product != read.product:
+        raise CliError(
+            "PRODUCT_MISMATCH",
+            f"--product {args.product} but GTIN {read.gtin} is {read.product} in the table",
+        )
+    product = args.product or read.product
+    if not product:
+        raise CliError("NO_PRODUCT", f"GTIN {read.gtin} is not in the GTIN table: give --product")
+    print(f"lot {read.lot} of {product} (GTIN {read.gtin}, expires {read.expiry or '?'})")
+    if read.expiry is not None and read.expiry < on:
+        print(f"warning: this lot expired on {read.expiry}", file=sys.stderr)
+    return read.lot, "barcode", product
 
 
 def _parse_date(text: str | None) -> date:
@@ -252,6 +325,60 @@ def _outcome_text(record: OutboxRecord) -> str:
     if record.state in (RecordState.REJECTED, RecordState.CONFLICT):
         return f"{record.state.value}: {record.error_code}: {record.last_error}"
     return f"not sent yet ({record.last_error}); it stays queued and is retried"
+
+
+def _read_text(read: CouponRead) -> str:
+    kind = "vaccination" if read.ticket_type == 1 else "screening only"
+    number = "legacy number, no check digit" if read.legacy else "Damm check digit ok"
+    return (
+        f"{read.line}  {kind} ticket, dose {read.dose_number}, municipality "
+        f"{read.municipality_code}, coupon {read.coupon_number} ({number}); read by "
+        f"{read.method}, confidence {read.confidence:.2f}"
+    )
+
+
+# --- coupon, camera ----------------------------------------------------------------------
+
+
+def _coupon(args: argparse.Namespace) -> int:
+    """Exit 0 when every image was read, 1 when some were not, 2 when one is not an image."""
+    unread = failed = 0
+    for path in args.images:
+        try:
+            read = read_coupon(path)
+        except ScanError as exc:
+            print(f"{path}: error: {exc.code}: {exc.message}")
+            failed += 1
+            continue
+        if read is None:
+            print(f"{path}: no coupon read (try a sharper, flatter, better-lit photo)")
+            unread += 1
+        else:
+            print(f"{path}: {_read_text(read)}")
+    return EXIT_REFUSED if failed else (EXIT_REJECTED if unread else EXIT_OK)
+
+
+def _camera(args: argparse.Namespace) -> int:
+    """Exit 0 when at least one coupon was accepted, 1 otherwise."""
+    consensus = CouponConsensus(frames=args.frames, legacy_frames=args.legacy_frames)
+    frames = frames_from(args.source)
+    if args.max_frames:
+        frames = itertools.islice(frames, args.max_frames)
+    accepted = 0
+    try:
+        for event in watch(frames, consensus, once=args.once):
+            if event.read is None:
+                print(f"[frame {event.frame}] {event.guidance.value}", flush=True)
+                continue
+            label = "ACCEPTED" if event.guidance is Guidance.ACCEPTED else "REFUSED"
+            print(f"[frame {event.frame}] {label}: {_read_text(event.read)}", flush=True)
+            if event.guidance is Guidance.ACCEPTED:
+                accepted += 1
+            else:
+                print(f"  {event.guidance.value}", flush=True)
+    except KeyboardInterrupt:
+        pass
+    return EXIT_OK if accepted else EXIT_REJECTED
 
 
 # --- send, status, retry -----------------------------------------------------------------
@@ -400,8 +527,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
+    coupon = _command(commands, "coupon", _coupon, "print what each photo's coupon reads as")
+    coupon.add_argument("images", nargs="+", metavar="IMAGE")
+
+    camera = _command(commands, "camera", _camera, "read coupons from a camera or video file")
+    camera.add_argument(
+        "source", nargs="?", default="0", help="camera index, /dev/videoN or a video file"
+    )
+    camera.add_argument("--once", action="store_true", help="stop at the first accepted coupon")
+    camera.add_argument("--frames", type=int, default=2, help="agreeing OCR frames (new numbers)")
+    camera.add_argument("--legacy-frames", type=int, default=3, help="... for legacy numbers")
+    camera.add_argument("--max-frames", type=int, default=0, help="stop after N frames")
+
     record = _command(commands, "record", _record, "record one dose: confirm, queue, send")
+    record.add_argument(
+        "--coupon", action="append", metavar="IMAGE", help="photo of the coupon (repeatable)"
+    )
     record.add_argument("--line", help="the coupon's 18 digits, typed (source: manual)")
+    record.add_argument("--lot", metavar="IMAGE", help="photo of the vial or carton barcode")
+    record.add_argument("--gtin-table", help="GTIN to product table (VRS_SCAN_GTIN_TABLE)")
     record.add_argument("--lot-number", help="lot number as printed (typed)")
     record.add_argument("--product", help="EU product code, e.g. EU/1/20/1528")
     record.add_argument("--date", help="date of vaccination YYYY-MM-DD (default: today, Japan)")

@@ -37,6 +37,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from scanner.errors import ScanError
+
 __all__ = [
     "Confirmation",
     "DeliveryError",
@@ -88,8 +90,9 @@ CREATE TABLE IF NOT EXISTS outbox_meta (
 """
 
 
-class OutboxError(Exception):
-    """Base of the delivery errors; ``code`` is stable, the message is for people.
+class OutboxError(ScanError):
+    """Base of the delivery errors (a :class:`scanner.ScanError`): ``code`` is stable, the
+    message is for people.
 
     ::
 
@@ -99,11 +102,6 @@ class OutboxError(Exception):
         │                           BAD_DATE, BAD_SITE_CODE, BAD_SOURCE, BAD_LOT, ...)
         └── DeliveryError           the sender cannot deliver at all (SENDER_BUSY, BAD_API_URL)
     """
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
 
 
 class InvalidRecord(OutboxError, ValueError):
