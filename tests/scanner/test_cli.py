@@ -244,14 +244,7 @@ def test_camera_loop_on_a_video_file_guides_then_accepts(
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "[frame 0] too dark: add light or move away from the shadow"
     assert "reading: hold still while the frames agree" in out[1]
-    assert (
-        out[-1].endswith(
-            f"ACCEPTED: {printed.line}  vaccination ticket, dose "
-            f"{printed.line[1]}, municipality {printed.line[2:8]}, coupon "
-            f"{printed.line[8:]} (legacy number, no check digit); read by ocr, "
-            f"confidence {out[-1].rsplit(' ', 1)[1]}"
-        )
-        or printed.line in out[-1]
-    )
+    assert f"ACCEPTED: {printed.line}  vaccination ticket" in out[-1]
+    assert "(legacy number, no check digit); read by ocr" in out[-1]
     assert main(["camera", str(tmp_path / "missing.avi")]) == 2
     assert "CAMERA_UNAVAILABLE" in capsys.readouterr().err
