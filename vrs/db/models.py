@@ -245,6 +245,18 @@ class AuditLog(SQLModel, table=True):
     details: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
 
 
+class CouponSequence(SQLModel, table=True):
+    """The next coupon serial of a municipality: serials only grow, so no number is issued
+    twice, even after the resident who held it has gone."""
+
+    __tablename__ = "coupon_sequence"
+
+    municipality_code: str = Field(primary_key=True, max_length=6, foreign_key="municipality.code")
+    next_serial: int = Field(default=1)
+    issued: int = Field(default=0)
+    updated_at: datetime = _ts()
+
+
 ALL_TABLES = [
     SQLModel.metadata.tables[name]
     for name in (
@@ -261,5 +273,6 @@ ALL_TABLES = [
         "dose_record_event",
         "quality_flag",
         "audit_log",
+        "coupon_sequence",
     )
 ]
