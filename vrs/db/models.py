@@ -257,6 +257,23 @@ class CouponSequence(SQLModel, table=True):
     updated_at: datetime = _ts()
 
 
+class ResidentLink(SQLModel, table=True):
+    """A resident who moved in, linked by a history look-up to their record elsewhere: the
+    doses of ``source`` count for the rules of this municipality's records of the resident."""
+
+    __tablename__ = "resident_link"
+    __table_args__ = (
+        Index("ix_resident_link_source", "source_municipality_code", "source_local_id"),
+    )
+
+    municipality_code: str = Field(primary_key=True, max_length=6)
+    resident_local_id: str = Field(primary_key=True, max_length=20)
+    source_municipality_code: str = Field(primary_key=True, max_length=6)
+    source_local_id: str = Field(primary_key=True, max_length=20)
+    linked_at: datetime = _ts()
+    linked_by: uuid.UUID | None = None
+
+
 ALL_TABLES = [
     SQLModel.metadata.tables[name]
     for name in (
@@ -274,5 +291,6 @@ ALL_TABLES = [
         "quality_flag",
         "audit_log",
         "coupon_sequence",
+        "resident_link",
     )
 ]

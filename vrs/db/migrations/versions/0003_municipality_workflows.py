@@ -1,4 +1,4 @@
-"""Municipality workflows: the coupon serial sequence of each municipality.
+"""Municipality workflows: coupon serial sequences; links of residents who moved.
 
 Revision ID: 0003_municipality_workflows
 Revises: 0001_initial
@@ -28,7 +28,24 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["municipality_code"], ["municipality.code"]),
         sa.PrimaryKeyConstraint("municipality_code"),
     )
+    op.create_table(
+        "resident_link",
+        sa.Column("municipality_code", sa.String(length=6), nullable=False),
+        sa.Column("resident_local_id", sa.String(length=20), nullable=False),
+        sa.Column("source_municipality_code", sa.String(length=6), nullable=False),
+        sa.Column("source_local_id", sa.String(length=20), nullable=False),
+        sa.Column("linked_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("linked_by", sa.Uuid(), nullable=True),
+        sa.PrimaryKeyConstraint(
+            "municipality_code", "resident_local_id", "source_municipality_code", "source_local_id"
+        ),
+    )
+    op.create_index(
+        "ix_resident_link_source", "resident_link", ["source_municipality_code", "source_local_id"]
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_resident_link_source", table_name="resident_link")
+    op.drop_table("resident_link")
     op.drop_table("coupon_sequence")
