@@ -85,10 +85,12 @@ def set_up_database(url: str) -> str:
     return token
 
 
-def post(port: int, token: str, path: Path, what: str) -> tuple[float, dict[str, int]]:
+def post(
+    port: int, token: str, path: Path, what: str, municipality: str = MUNICIPALITY
+) -> tuple[float, dict[str, int]]:
     started = time.perf_counter()
     response = httpx.post(
-        f"http://127.0.0.1:{port}/v1/municipalities/{MUNICIPALITY}/{what}/import",
+        f"http://127.0.0.1:{port}/v1/municipalities/{municipality}/{what}/import",
         content=file_chunks(path),
         headers={
             "Authorization": f"Bearer {token}",

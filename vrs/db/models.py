@@ -12,7 +12,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, event
 from sqlmodel import Field, SQLModel
 
 from vrs.db.types import UTCDateTime
@@ -274,6 +274,35 @@ class ResidentLink(SQLModel, table=True):
     linked_by: uuid.UUID | None = None
 
 
+class DoseStats(SQLModel, table=True):
+    """Signed dose counts per key, appended by triggers on ``dose_record``
+    (:mod:`vrs.db.stats`); a key's count is the sum of its rows."""
+
+    __tablename__ = "dose_stats"
+    __table_args__ = (Index("ix_dose_stats_date", "vaccinated_on"),)
+
+    municipality_code: str = Field(primary_key=True, max_length=6)
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    vaccinated_on: date
+    product_code: str = Field(max_length=40)
+    dose_number: int
+    age_band: str = Field(max_length=10)
+    doses: int
+
+
+def _install_stats_triggers(_target: Any, connection: Any, **kw: Any) -> None:
+    """Tables built from the models (tests, benchmarks) get the triggers the migration makes."""
+    names = {t.name for t in kw.get("tables") or ()}
+    if {"dose_record", "dose_stats"} <= names:
+        from vrs.db.stats import trigger_ddl
+
+        for statement in trigger_ddl(connection.dialect.name):
+            connection.exec_driver_sql(statement)
+
+
+event.listen(SQLModel.metadata, "after_create", _install_stats_triggers)
+
+
 ALL_TABLES = [
     SQLModel.metadata.tables[name]
     for name in (
@@ -292,5 +321,6 @@ ALL_TABLES = [
         "audit_log",
         "coupon_sequence",
         "resident_link",
+        "dose_stats",
     )
 ]
