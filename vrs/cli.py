@@ -219,6 +219,25 @@ def _lots_load(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# --- statistics ------------------------------------------------------------------------
+
+
+def _stats_compact(_args: argparse.Namespace, settings: Settings) -> int:
+    from vrs.db import stats
+
+    with _engine(settings) as engine, engine.begin() as conn:
+        print(f"dose statistics folded into {stats.compact(conn)} rows")
+    return 0
+
+
+def _stats_rebuild(_args: argparse.Namespace, settings: Settings) -> int:
+    from vrs.db import stats
+
+    with _engine(settings) as engine, engine.begin() as conn:
+        print(f"dose statistics rebuilt from the records: {stats.rebuild(conn)} rows")
+    return 0
+
+
 # --- credentials -----------------------------------------------------------------------
 
 
@@ -351,6 +370,10 @@ def _parser() -> argparse.ArgumentParser:
     lot_add.add_argument("--gtin", help="14-digit GTIN of the carton")
     lot_load = _command(lot_group, "load", _lots_load, "load lot_number,product,expires_on[,gtin]")
     lot_load.add_argument("file", help="CSV file (UTF-8); nothing is written if any row is bad")
+
+    stats_group = _group(commands, "stats", "the open-statistics summary")
+    _command(stats_group, "compact", _stats_compact, "fold the summary into one row per key")
+    _command(stats_group, "rebuild", _stats_rebuild, "recompute the summary from the records")
 
     credentials = _group(commands, "credentials", "API credentials (bearer tokens)")
     create = _command(
