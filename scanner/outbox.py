@@ -273,6 +273,7 @@ class Outbox:
         self.path = Path(path)
         self._clock = clock
         self._lock = threading.RLock()
+        self._depth = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = sqlite3.connect(
@@ -321,13 +322,26 @@ class Outbox:
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
+            if self._depth:  # inside grouped(): one commit for the whole group
+                yield self._db
+                return
             self._db.execute("BEGIN IMMEDIATE")
+            self._depth += 1
             try:
                 yield self._db
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            finally:
+                self._depth -= 1
             self._db.execute("COMMIT")
+
+    @contextmanager
+    def grouped(self) -> Iterator[None]:
+        """Make every change inside the block one transaction: one commit (one fsync)
+        instead of one per record, e.g. for the answers of a whole batch."""
+        with self._transaction():
+            yield
 
     # --- writing -------------------------------------------------------------------------
 

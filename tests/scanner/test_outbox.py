@@ -227,3 +227,23 @@ def test_the_default_location_follows_the_environment(tmp_path: Path) -> None:
 def test_the_date_is_sent_as_given(box: Outbox) -> None:
     record = box.enqueue(replace(drafts(1)[0], vaccinated_on=date(2021, 2, 17)))
     assert record.body()["vaccinated_on"] == "2021-02-17"
+
+
+def test_grouped_changes_commit_together_or_not_at_all(box: Outbox) -> None:
+    a, b = (box.enqueue(d).client_record_id for d in drafts(2))
+    box.claim(2)
+    with pytest.raises(RuntimeError), box.grouped():
+        box.mark_sent(a, http_status=201, server_record_id="r-1", server_status="recorded")
+        raise RuntimeError("the process fails half way through a batch answer")
+    assert box.counts()[RecordState.SENDING] == 2  # nothing of the group was kept
+    with box.grouped():
+        box.mark_sent(a, http_status=201, server_record_id="r-1", server_status="recorded")
+        box.mark_sent(b, http_status=201, server_record_id="r-2", server_status="recorded")
+        with sqlite3.connect(box.path) as other:  # not visible before the group commits
+            assert (
+                other.execute("SELECT count(*) FROM outbox_record WHERE state = 'sent'").fetchone()[
+                    0
+                ]
+                == 0
+            )
+    assert box.counts()[RecordState.SENT] == 2
