@@ -279,8 +279,9 @@ class Sender:
         else:
             server_id = None
         verdict = _judge(response.status_code, response, body)
-        self._note_contact(verdict)
-        return self._apply(record, verdict, response.status_code, body, server_id)
+        with self.outbox.grouped():  # one commit for the answer and the note
+            self._note_contact(verdict)
+            return self._apply(record, verdict, response.status_code, body, server_id)
 
     def _file_batch(self, records: list[OutboxRecord], response: httpx.Response) -> SendReport:
         body = _json(response)
@@ -299,8 +300,9 @@ class Sender:
                 if verdict.state is not RecordState.PENDING:
                     # A refusal of the whole envelope is not a verdict on each record.
                     verdict = _Verdict(RecordState.PENDING, verdict.code, verdict.detail, hold=True)
-            self._note_contact(verdict)
-            return self._retry_all(records, verdict, http_status=response.status_code)
+            with self.outbox.grouped():
+                self._note_contact(verdict)
+                return self._retry_all(records, verdict, http_status=response.status_code)
         report = SendReport()
         with self.outbox.grouped():
             self._note_contact(_Verdict(RecordState.SENT))
