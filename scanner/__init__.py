@@ -21,7 +21,7 @@ from scanner.camera import CameraError, CameraEvent, Guidance, frames_from, watc
 from scanner.client import ApiClient, CouponPreview, PreviewOutcome, PreviewResult
 from scanner.coupon import CouponConsensus, CouponRead, parse_coupon_line, read_coupon
 from scanner.errors import ConsensusError, GtinTableError, ImageError, ScanError
-from scanner.lot import Gs1Error, GtinTable, LotRead, parse_gs1, read_lot
+from scanner.lot import Gs1Error, GtinTable, LotRead, lot_from_text, parse_gs1, read_lot
 from scanner.outbox import (
     Confirmation,
     DeliveryError,
@@ -65,6 +65,7 @@ __all__ = [
     "Sender",
     "default_outbox_path",
     "frames_from",
+    "lot_from_text",
     "parse_coupon_line",
     "parse_gs1",
     "read_coupon",

@@ -12,7 +12,7 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -219,6 +219,25 @@ def _lots_load(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# --- statistics ------------------------------------------------------------------------
+
+
+def _stats_compact(_args: argparse.Namespace, settings: Settings) -> int:
+    from vrs.db import stats
+
+    with _engine(settings) as engine, engine.begin() as conn:
+        print(f"dose statistics folded into {stats.compact(conn)} rows")
+    return 0
+
+
+def _stats_rebuild(_args: argparse.Namespace, settings: Settings) -> int:
+    from vrs.db import stats
+
+    with _engine(settings) as engine, engine.begin() as conn:
+        print(f"dose statistics rebuilt from the records: {stats.rebuild(conn)} rows")
+    return 0
+
+
 # --- credentials -----------------------------------------------------------------------
 
 
@@ -267,6 +286,34 @@ def _credentials_revoke(args: argparse.Namespace, settings: Settings) -> int:
             session, actor=auth.SYSTEM, credential_id=credential_id, now=_now()
         )
         print(f"credential {row.id} revoked")
+    return 0
+
+
+# --- development cards ---------------------------------------------------------------
+
+
+def _dev_make_card(args: argparse.Namespace, settings: Settings) -> int:
+    from vrs import devcard
+
+    try:
+        birth_date = date.fromisoformat(args.birth_date)
+    except ValueError:
+        raise Unprocessable("BAD_BIRTH_DATE", "--birth-date must be YYYY-MM-DD") from None
+    now = _now()
+    try:
+        issuer = devcard.dev_issuer(settings.data_dir, production=settings.is_production, now=now)
+        card = devcard.make_card(
+            issuer, my_number=args.my_number, name=args.name, birth_date=birth_date, now=now
+        )
+    except devcard.DevCardError as exc:
+        raise Unprocessable(exc.code, str(exc)) from None
+    out = Path(args.out)
+    card.save(out)
+    print(
+        f"development card written to {out}; the service trusts its issuer "
+        f"({devcard.issuer_certificate_path(settings.data_dir)}) outside production",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -324,6 +371,10 @@ def _parser() -> argparse.ArgumentParser:
     lot_load = _command(lot_group, "load", _lots_load, "load lot_number,product,expires_on[,gtin]")
     lot_load.add_argument("file", help="CSV file (UTF-8); nothing is written if any row is bad")
 
+    stats_group = _group(commands, "stats", "the open-statistics summary")
+    _command(stats_group, "compact", _stats_compact, "fold the summary into one row per key")
+    _command(stats_group, "rebuild", _stats_rebuild, "recompute the summary from the records")
+
     credentials = _group(commands, "credentials", "API credentials (bearer tokens)")
     create = _command(
         credentials, "create", _credentials_create, "make a credential; prints its token once"
@@ -335,6 +386,15 @@ def _parser() -> argparse.ArgumentParser:
     _command(credentials, "list", _credentials_list, "list credentials (never their tokens)")
     revoke = _command(credentials, "revoke", _credentials_revoke, "revoke a credential")
     revoke.add_argument("id", help="credential id, as `vrs credentials list` shows it")
+
+    dev = _group(commands, "dev", "development helpers (refused when VRS_ENV=production)")
+    card = _command(
+        dev, "make-card", _dev_make_card, "write a development resident card (JSON file)"
+    )
+    card.add_argument("--my-number", required=True, help="12-digit My Number (check digit valid)")
+    card.add_argument("--name", required=True, help="holder name as on the card")
+    card.add_argument("--birth-date", required=True, help="YYYY-MM-DD")
+    card.add_argument("out", help="card file to write (holds the card's private key)")
     return parser
 
 

@@ -26,7 +26,14 @@ from sqlalchemy import Table, and_, bindparam, exists, func, insert, select, upd
 from sqlmodel import Session
 
 from vrs.db.concurrency import lock_keys
-from vrs.db.models import DoseRecord, DoseRecordEvent, QualityFlag, Resident, VaccineLot
+from vrs.db.models import (
+    DoseRecord,
+    DoseRecordEvent,
+    QualityFlag,
+    Resident,
+    ResidentLink,
+    VaccineLot,
+)
 from vrs.domain.errors import Forbidden, Unprocessable
 from vrs.domain.refcache import AgeRange, IntervalRule, ReferenceData, reference_data
 from vrs.domain.reference import PROGRAMME_START
@@ -42,6 +49,7 @@ EVENT: Table = DoseRecordEvent.__table__  # type: ignore[attr-defined]
 FLAG: Table = QualityFlag.__table__  # type: ignore[attr-defined]
 LOT: Table = VaccineLot.__table__  # type: ignore[attr-defined]
 RESIDENT: Table = Resident.__table__  # type: ignore[attr-defined]
+LINK: Table = ResidentLink.__table__  # type: ignore[attr-defined]
 
 _INSERT_FLAG = insert(FLAG)
 _INSERT_EVENT = insert(EVENT)
@@ -185,6 +193,9 @@ class SeriesDose:
     birth_date: date | None
     #: For a pending record: the local id of the resident who now holds its coupon number.
     unmatched_holder: str | None = None
+    #: A dose the resident got in another municipality before moving (found by a history
+    #: look-up): it counts for the rules of this series but is not itself evaluated.
+    external: bool = False
 
     @property
     def age_months(self) -> int | None:
@@ -364,6 +375,7 @@ def evaluate_series(
         dose.id: evaluate_dose(dose, series, ref)
         for series in by_coupon.values()
         for dose in series
+        if not dose.external
     }
 
 
@@ -429,6 +441,7 @@ def _reevaluate_chunk(
 ) -> dict[uuid.UUID, list[OpenFlag]]:
     ref = reference_data(session)
     series = load_series(session, municipality_code, coupons)
+    series += load_linked_doses(session, municipality_code, coupons)
     _match_pending(session, municipality_code, series, now)
     open_flags = load_open_flags(session, municipality_code, coupons=coupons)
     plan = plan_flag_changes(series, open_flags, ref, now)
@@ -610,6 +623,75 @@ def load_series(session: Session, municipality_code: str, coupons: list[str]) ->
         )
         for row in session.connection().execute(_SERIES, params)
     ]
+
+
+def _linked_statement() -> Any:
+    holder = RESIDENT.alias("holder")
+    return (
+        select(
+            holder.c.coupon_number,
+            DOSE.c.id,
+            DOSE.c.dose_number,
+            DOSE.c.vaccinated_on,
+            DOSE.c.product_code,
+            DOSE.c.lot_number,
+        )
+        .select_from(
+            holder.join(
+                LINK,
+                and_(
+                    LINK.c.municipality_code == holder.c.municipality_code,
+                    LINK.c.resident_local_id == holder.c.local_id,
+                ),
+            ).join(
+                DOSE,
+                and_(
+                    DOSE.c.municipality_code == LINK.c.source_municipality_code,
+                    DOSE.c.resident_local_id == LINK.c.source_local_id,
+                ),
+            )
+        )
+        .where(
+            holder.c.municipality_code == bindparam("municipality"),
+            holder.c.coupon_number.in_(bindparam("coupons", expanding=True)),
+            DOSE.c.status != "voided",
+        )
+    )
+
+
+_LINKED = _linked_statement()
+
+
+def external_dose(
+    coupon_number: str,
+    record_id: uuid.UUID,
+    dose_number: int,
+    vaccinated_on: date,
+    product_code: str,
+    lot_number: str,
+) -> SeriesDose:
+    """A dose of another municipality's record, as context for a local series."""
+    return SeriesDose(
+        id=record_id,
+        coupon_number=coupon_number,
+        dose_number=dose_number,
+        vaccinated_on=vaccinated_on,
+        product_code=product_code,
+        lot_number=lot_number,
+        lot_known=True,
+        lot_expires_on=None,
+        birth_date=None,
+        external=True,
+    )
+
+
+def load_linked_doses(
+    session: Session, municipality_code: str, coupons: list[str]
+) -> list[SeriesDose]:
+    """Doses recorded elsewhere for the holders of these coupons, linked by a history
+    look-up (:mod:`vrs.domain.history`), each under the local coupon it counts for."""
+    params = {"municipality": municipality_code, "coupons": coupons}
+    return [external_dose(*row) for row in session.connection().execute(_LINKED, params)]
 
 
 def _match_pending(
