@@ -275,6 +275,10 @@ class Outbox:
         self._lock = threading.RLock()
         self._depth = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if os.name == "posix" and not self.path.exists():
+            # Coupon numbers are personal data: the file is for the scanner's user only, and
+            # SQLite gives the -wal and -shm files the database file's mode.
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
         try:
             self._db = sqlite3.connect(
                 self.path, timeout=30, isolation_level=None, check_same_thread=False
@@ -290,9 +294,6 @@ class Outbox:
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise OutboxError("OUTBOX_UNREADABLE", f"{self.path}: {exc}") from exc
-        if self.path.stat().st_mode & 0o077 and os.name == "posix":
-            # Coupon numbers are personal data: the file is for the scanner's user only.
-            os.chmod(self.path, 0o600)
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -409,9 +410,21 @@ class Outbox:
         with self._transaction() as db:
             cursor = db.execute(
                 """UPDATE outbox_record SET state = 'pending', next_attempt_at = ?,
-                       last_error = COALESCE(last_error, 'interrupted while sending'),
+                       last_error = 'interrupted while sending (the sender stopped)',
                        updated_at = ? WHERE state = 'sending'""",
                 (now, _utc_text(now)),
+            )
+            return cursor.rowcount
+
+    def expedite(self) -> int:
+        """Make every ``pending`` record due now (staff asked to send now, e.g. after fixing
+        the token or the network); returns how many."""
+        now = self._clock()
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE outbox_record SET next_attempt_at = ? "
+                "WHERE state = 'pending' AND next_attempt_at > ?",
+                (now, now),
             )
             return cursor.rowcount
 
