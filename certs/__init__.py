@@ -1,6 +1,59 @@
 """Certificate issuer: EU-DCC-style payloads, CWT, COSE_Sign1, base45 and ``HC1:`` QR codes.
 
-Not built yet: see the certificate-service issue. This package holds no code until then.
+- :func:`issue` — the safe recipe: dose data + a :class:`keys.Signer` + ``now`` → an
+  :class:`IssuedCertificate` (UVCI, ``HC1:`` text, times, KID, revocation hashes, payload).
+- Inputs: :class:`HolderName` (registered and ICAO 9303 names), :class:`Vaccination`.
+- Names: :func:`icao_name` (passport spelling → ICAO 9303), :func:`hepburn_from_kana`.
+- :func:`new_uvci`, :func:`is_valid_uvci` — ``URN:UVCI:01:JP:…#c`` with Luhn mod N.
+- :mod:`certs.wire` — the wire-format helpers shared with the verifier.
+- :mod:`certs.testing` — a throwaway signer and certificate for tests.
+
+Errors: :class:`CertsError` → :class:`PayloadError`, :class:`TransliterationError`,
+:class:`UvciError`, :class:`SigningError`, :class:`RenderError`, :class:`TrustBundleError`
+(each with a stable ``code``); the wire format's own is :class:`certs.wire.WireError`.
 """
 
-__all__: list[str] = []
+from certs.errors import (
+    CertsError,
+    PayloadError,
+    RenderError,
+    SigningError,
+    TransliterationError,
+    TrustBundleError,
+    UvciError,
+)
+from certs.issue import DEFAULT_VALIDITY, IssuedCertificate, issue
+from certs.names import hepburn_from_kana, icao_name
+from certs.payload import (
+    COVID_19,
+    DEFAULT_ISSUER,
+    SCHEMA_VERSION,
+    HolderName,
+    Vaccination,
+    vaccination_payload,
+)
+from certs.uvci import is_valid_uvci, luhn_mod_n, new_uvci
+
+__all__ = [
+    "COVID_19",
+    "DEFAULT_ISSUER",
+    "DEFAULT_VALIDITY",
+    "SCHEMA_VERSION",
+    "CertsError",
+    "HolderName",
+    "IssuedCertificate",
+    "PayloadError",
+    "RenderError",
+    "SigningError",
+    "TransliterationError",
+    "TrustBundleError",
+    "UvciError",
+    "Vaccination",
+    "hepburn_from_kana",
+    "icao_name",
+    "is_valid_uvci",
+    "issue",
+    "luhn_mod_n",
+    "new_uvci",
+    "vaccination_payload",
+]

@@ -1,6 +1,85 @@
 """Key material: CSCA and document-signer certificates, key stores, rotation, trust-bundle signing.
 
-Not built yet: see the certificate-service issue. This package holds no code until then.
+- :func:`kid_of` — the one definition of a document signer's KID.
+- :class:`Signer` (document signer), :class:`BundleSigner` (trust-bundle signer),
+  :class:`SigningKey` (a store's key handle) — every signature is ES256, raw ``r || s``.
+- :func:`create_csca`, :func:`create_dsc`, :func:`certificate_types` — X.509 with the DCC
+  extended-key-usage OIDs.
+- :class:`KeyStore`: :class:`FileKeyStore` (encrypted PKCS#8 files) and :class:`Pkcs11KeyStore`
+  (an HSM through PKCS#11).
+- :class:`KeyRing` — init, rotation and listing of the DSCs, and the trust-bundle key.
+
+Errors: :class:`KeysError` → :class:`KeyStoreError`, :class:`CertificateError`,
+:class:`KeyRingError` (each with a stable ``code``).
 """
 
-__all__: list[str] = []
+from keys.certificates import (
+    ALL_CERTIFICATE_TYPES,
+    DCC_KEY_USAGE_OIDS,
+    LEGACY_DCC_KEY_USAGE_OIDS,
+    CertificateInfo,
+    CertificateType,
+    certificate_types,
+    create_csca,
+    create_dsc,
+    load_certificate,
+)
+from keys.errors import CertificateError, KeyRingError, KeysError, KeyStoreError
+from keys.kid import KID_LENGTH, kid_of
+from keys.pkcs11_store import Pkcs11KeyStore, find_softhsm_module
+from keys.ring import DscEntry, KeyRing, RingSettings
+from keys.signer import (
+    ES256,
+    BundleSigner,
+    DocumentSigner,
+    Signer,
+    SigningKey,
+    TrustBundleSigner,
+    bundle_kid,
+    spki_der,
+)
+from keys.stores import (
+    DEVELOPMENT_PASSPHRASE,
+    MIN_PASSPHRASE_LENGTH,
+    PASSPHRASE_VARIABLE,
+    FileKeyStore,
+    KeyStore,
+    passphrase_from_environment,
+)
+
+__all__ = [
+    "ALL_CERTIFICATE_TYPES",
+    "DCC_KEY_USAGE_OIDS",
+    "DEVELOPMENT_PASSPHRASE",
+    "ES256",
+    "KID_LENGTH",
+    "LEGACY_DCC_KEY_USAGE_OIDS",
+    "MIN_PASSPHRASE_LENGTH",
+    "PASSPHRASE_VARIABLE",
+    "BundleSigner",
+    "CertificateError",
+    "CertificateInfo",
+    "CertificateType",
+    "DocumentSigner",
+    "DscEntry",
+    "FileKeyStore",
+    "KeyRing",
+    "KeyRingError",
+    "KeyStore",
+    "KeyStoreError",
+    "KeysError",
+    "Pkcs11KeyStore",
+    "RingSettings",
+    "Signer",
+    "SigningKey",
+    "TrustBundleSigner",
+    "bundle_kid",
+    "certificate_types",
+    "create_csca",
+    "create_dsc",
+    "find_softhsm_module",
+    "kid_of",
+    "load_certificate",
+    "passphrase_from_environment",
+    "spki_der",
+]

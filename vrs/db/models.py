@@ -12,7 +12,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint, event
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, event
 from sqlmodel import Field, SQLModel
 
 from vrs.db.types import UTCDateTime
@@ -303,6 +303,71 @@ def _install_stats_triggers(_target: Any, connection: Any, **kw: Any) -> None:
 event.listen(SQLModel.metadata, "after_create", _install_stats_triggers)
 
 
+class Certificate(SQLModel, table=True):
+    """A signed certificate (one DCC) issued for one dose of one resident.
+
+    Keyed by the municipality of the certified dose (the one that issues it), so it is
+    distributed with that municipality's records. The signature and UVCI hashes are kept so
+    a revocation can be published without keeping or re-reading the signed document's key.
+    """
+
+    __tablename__ = "certificate"
+    __table_args__ = (
+        Index("ix_certificate_uvci", "uvci", unique=True),
+        Index("ix_certificate_resident", "municipality_code", "resident_local_id"),
+        Index("ix_certificate_owner", "holder_my_number_hmac"),
+        Index("ix_certificate_revoked", "status", "revoked_at"),
+    )
+
+    municipality_code: str = Field(primary_key=True, max_length=6, foreign_key="municipality.code")
+    #: ``URN:UVCI:01:JP:...`` (unique across municipalities).
+    uvci: str = Field(primary_key=True, max_length=80)
+    resident_local_id: str = Field(max_length=20)
+    #: The keyed hash of the holder's My Number (null when none is on file): a resident signed
+    #: in with a card owns every certificate carrying it, in whichever municipality.
+    holder_my_number_hmac: str | None = Field(default=None, max_length=64)
+    #: ``domestic`` or ``overseas`` (overseas carries the passport spelling of the name).
+    kind: str = Field(max_length=10)
+    #: The certified dose's cumulative number (``dn``).
+    dose_number: int
+    issued_at: datetime = _ts()
+    expires_at: datetime = _ts()
+    #: Key id of the document signer (hex of 8 bytes).
+    kid: str = Field(max_length=16)
+    #: Revocation hashes (hex of 16 bytes): of the signature (of ``r`` for ES256), the UVCI,
+    #: and the country code + UVCI.
+    signature_hash: str = Field(max_length=32)
+    uci_hash: str = Field(max_length=32)
+    countrycode_uci_hash: str = Field(max_length=32)
+    #: The ``HC1:`` text itself, from which the QR images and the PDF are drawn again.
+    hc1: str = Field(sa_column=Column(Text, nullable=False))
+    #: ``self`` (the resident, signed in with a card) or ``window`` (municipality staff).
+    channel: str = Field(max_length=10)
+    issued_by_credential_id: uuid.UUID | None = None
+    #: ``active`` or ``revoked``.
+    status: str = Field(default="active", max_length=10)
+    revoked_at: datetime | None = _ts(nullable=True)
+    revoked_reason: str | None = Field(default=None, max_length=500)
+    revoked_by_credential_id: uuid.UUID | None = None
+
+
+class CertificateDoseRecord(SQLModel, table=True):
+    """Which dose records, at which versions, a certificate was made from.
+
+    Keyed by the dose record's municipality (a resident who moved has doses in several), so
+    correcting or voiding a record finds the certificates to revoke on the record's own shard.
+    """
+
+    __tablename__ = "certificate_dose_record"
+    __table_args__ = (Index("ix_certificate_dose_uvci", "certificate_municipality_code", "uvci"),)
+
+    municipality_code: str = Field(primary_key=True, max_length=6)
+    dose_record_id: uuid.UUID = Field(primary_key=True)
+    uvci: str = Field(primary_key=True, max_length=80)
+    certificate_municipality_code: str = Field(max_length=6)
+    dose_record_version: int
+
+
 ALL_TABLES = [
     SQLModel.metadata.tables[name]
     for name in (
@@ -322,5 +387,7 @@ ALL_TABLES = [
         "coupon_sequence",
         "resident_link",
         "dose_stats",
+        "certificate",
+        "certificate_dose_record",
     )
 ]
