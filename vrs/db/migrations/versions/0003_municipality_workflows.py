@@ -2,7 +2,7 @@
 statistics summary and the triggers on ``dose_record`` that keep it.
 
 Revision ID: 0003_municipality_workflows
-Revises: 0001_initial
+Revises: 0002_certificates
 Create Date: 2026-11-23
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from vrs.db.stats import drop_trigger_ddl, trigger_ddl
 
 revision: str = "0003_municipality_workflows"
-down_revision: str | None = "0001_initial"
+down_revision: str | None = "0002_certificates"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
