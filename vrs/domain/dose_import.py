@@ -47,7 +47,7 @@ from vrs.domain.errors import Conflict, DomainError
 from vrs.domain.refcache import reference_data
 from vrs.domain.reference import PROGRAMME_START
 from vrs.domain.residents import is_valid_damm_coupon_number
-from vrs.domain.rules import MAX_LOT_LENGTH, check_lot, reevaluate, today_in_japan
+from vrs.domain.rules import MAX_LOT_LENGTH, check_lot, reevaluate_selected, today_in_japan
 from vrs.settings import Settings
 
 DOSE_COLUMNS = ("coupon", "vaccinated_on", "product", "lot", "site_code", "doctor_name")
@@ -257,17 +257,16 @@ def import_doses(
             "nothing was written, send the file again",
         )
     pending = sql.count_pending(conn, municipality_code)
-    coupons = sql.staged_coupons(conn)
     # The import's own lock serialises imports; a file may hold more coupons than
     # PostgreSQL's lock table has room for, so the series locks are not taken one by one.
-    flags = reevaluate(session, municipality_code, coupons, now, locked=True)
+    flagged = reevaluate_selected(session, municipality_code, sql.staged_coupon_select(), now)
     stage.drop(conn)
     result = DoseImportResult(
         rows=records.rows,
         created=created,
         unchanged=unchanged,
         pending=pending,
-        flagged=sum(1 for f in flags.values() if f),
+        flagged=flagged,
     )
     audit.record(
         session,
