@@ -68,7 +68,7 @@ class DoseImportResult:
     unchanged: int
     #: Created records whose coupon number no resident holds yet.
     pending: int
-    #: Records of the series the file touched with at least one open flag afterwards.
+    #: Records of the series the file added doses to with at least one open flag afterwards.
     flagged: int
 
 
@@ -259,7 +259,11 @@ def import_doses(
     pending = sql.count_pending(conn, municipality_code)
     # The import's own lock serialises imports; a file may hold more coupons than
     # PostgreSQL's lock table has room for, so the series locks are not taken one by one.
-    flagged = reevaluate_selected(session, municipality_code, sql.staged_coupon_select(), now)
+    flagged = 0
+    if created:
+        if unchanged:  # the planner should see the staging table as it is now
+            conn.exec_driver_sql(f"ANALYZE {stage.name}")
+        flagged = reevaluate_selected(session, municipality_code, sql.staged_coupon_select(), now)
     stage.drop(conn)
     result = DoseImportResult(
         rows=records.rows,
