@@ -36,7 +36,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import cv2  # noqa: E402 - after the thread limits above
+import cv2  # after the thread limits above
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -52,7 +52,7 @@ def run_level(level: str, coupons: int, seed: int, legacy_share: float) -> dict[
     rng = random.Random(f"{seed}-{level}")
     counts: Counter[str] = Counter()
     times: list[float] = []
-    for i in range(coupons):
+    for _ in range(coupons):
         legacy = rng.random() < legacy_share
         coupon = print_coupon(rng, legacy=legacy)
         consensus = CouponConsensus(frames=2, legacy_frames=3)
@@ -102,7 +102,8 @@ def _pct(part: int, whole: int) -> str:
 def report(results: list[dict[str, object]]) -> str:
     rows = [
         "| level | coupons (legacy) | accepted ≤3 frames | new | legacy | wrong accepted | "
-        "read ≤3 frames | frames: QR / OCR right | wrong frames | ms/frame mean / p50 / p95 / max |",
+        "read ≤3 frames | frames: QR / OCR right | wrong frames | "
+        "ms/frame mean / p50 / p95 / max |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
@@ -143,13 +144,23 @@ def main() -> None:
     print()
     print(report(results))
     total = sum(r["counts"]["coupons"] for r in results)  # type: ignore[index]
-    print(f"\n{total} coupons, seed {args.seed}; load average before "
-          f"{load_before[0]:.2f}/{load_before[1]:.2f}/{load_before[2]:.2f}, after "
-          f"{load_after[0]:.2f}/{load_after[1]:.2f}/{load_after[2]:.2f}")
+    print(
+        f"\n{total} coupons, seed {args.seed}; load average before "
+        f"{load_before[0]:.2f}/{load_before[1]:.2f}/{load_before[2]:.2f}, after "
+        f"{load_after[0]:.2f}/{load_after[1]:.2f}/{load_after[2]:.2f}"
+    )
     if args.json:
-        args.json.write_text(json.dumps(
-            {"seed": args.seed, "load_before": load_before, "load_after": load_after,
-             "results": results}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "seed": args.seed,
+                    "load_before": load_before,
+                    "load_after": load_after,
+                    "results": results,
+                },
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":
