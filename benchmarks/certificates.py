@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 import time
@@ -149,7 +150,7 @@ class Phase:
         return (
             f"{self.name}: {self.done} certificates in {self.seconds:.1f} s = "
             f"{self.done / self.seconds:,.0f} certificates/s; p50 {p50:.1f} ms, "
-            f"p99 {p99:.1f} ms; errors {self.errors or 0}"
+            f"p99 {p99:.1f} ms; errors (by status, 0 = connection) {self.errors or 0}"
         )
 
 
@@ -162,9 +163,13 @@ async def drive(
         for n in remaining:
             headers = {"Authorization": "Bearer " + tokens[n % len(tokens)]}
             started = time.perf_counter()
-            answer = await client.post(
-                "/v1/certificates", json={"kind": "domestic"}, headers=headers
-            )
+            try:
+                answer = await client.post(
+                    "/v1/certificates", json={"kind": "domestic"}, headers=headers
+                )
+            except httpx.TransportError:  # counted: a reset connection is a failed request
+                phase.errors[0] = phase.errors.get(0, 0) + 1
+                continue
             phase.latencies.append(time.perf_counter() - started)
             if answer.status_code == 201:
                 phase.done += 1
@@ -188,6 +193,20 @@ async def run(args: argparse.Namespace, tokens: list[str]) -> list[Phase]:
     return [warm, main_phase]
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its children (Linux ``/proc``)."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    for one in pids:
+        fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="vrs-bench-certs-") as folder:
@@ -201,8 +220,19 @@ def main(argv: list[str] | None = None) -> None:
             env={"VRS_ENV": "development", "VRS_DATA_DIR": str(data_dir)},
         )
         try:
-            for phase in asyncio.run(run(args, tokens)):
+            load_before = os.getloadavg()
+            cpu_before = _cpu_seconds(server.pid)
+            phases = asyncio.run(run(args, tokens))
+            cpu = _cpu_seconds(server.pid) - cpu_before
+            for phase in phases:
                 print(phase.report(), flush=True)
+            issued = sum(phase.done for phase in phases)
+            print(
+                f"server CPU (all workers): {cpu:.1f} s = {cpu / issued * 1000:.2f} ms per "
+                f"certificate; load average before {load_before[0]:.2f}, after "
+                f"{os.getloadavg()[0]:.2f}",
+                flush=True,
+            )
         finally:
             server.terminate()
             server.wait(timeout=30)
