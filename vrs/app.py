@@ -19,6 +19,7 @@ from vrs.domain.identity import IdentityVerifier
 from vrs.domain.keyring import ServiceKeys
 from vrs.domain.resident_auth import AuthPolicy
 from vrs.settings import Settings
+from vrs.web import router as web_router
 
 #: JSON bodies (a batch of 1,000 records is about 250 KB) stay far below this.
 JSON_BODY_LIMIT = 4 * 1024 * 1024
@@ -74,6 +75,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health.router)
     _include_v1_routers(app)
+    app.include_router(web_router)
     app.add_middleware(
         BodySizeLimit,
         default_limit=JSON_BODY_LIMIT,
