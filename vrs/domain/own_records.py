@@ -80,7 +80,7 @@ def own_records(session: Session, *, actor: Principal, now: datetime) -> OwnReco
         code: name
         for code, name in session.execute(
             select(col(VaccineProduct.code), col(VaccineProduct.name))
-        ).tuples()
+        ).all()
     }
     flagged = _open_flag_counts(session, records)
     certificates = session.execute(
