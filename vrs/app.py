@@ -18,7 +18,9 @@ from vrs.db.engine import make_engine
 from vrs.domain.identity import IdentityVerifier
 from vrs.domain.keyring import ServiceKeys
 from vrs.domain.resident_auth import AuthPolicy
+from vrs.domain.trust import TrustPublisher
 from vrs.settings import Settings
+from vrs.web import router as web_router
 
 #: JSON bodies (a batch of 1,000 records is about 250 KB) stay far below this.
 JSON_BODY_LIMIT = 4 * 1024 * 1024
@@ -69,11 +71,13 @@ def create_app(
     app.state.identity_verifier = identity_verifier or CardIssuerTrust(settings)
     app.state.auth_policy = auth_policy or AuthPolicy()
     app.state.keys = keys if keys is not None else ServiceKeys(settings)
+    app.state.trust = TrustPublisher(app.state.keys)
     fast_path = settings.ingest_fast_path if ingest_fast_path is None else ingest_fast_path
     app.state.ingestor = Ingestor(app.state.engine, cache_ttl=cache_ttl, fast_path=fast_path)
     install_error_handlers(app)
     app.include_router(health.router)
     _include_v1_routers(app)
+    app.include_router(web_router)
     app.add_middleware(
         BodySizeLimit,
         default_limit=JSON_BODY_LIMIT,
