@@ -272,7 +272,7 @@ def _confirm(client: ApiClient | None, line: str, args: argparse.Namespace) -> C
         print(f"no preview ({result.code}: {result.detail}); kept as unconfirmed")
         return Confirmation.UNCONFIRMED
     if result.outcome is PreviewOutcome.UNAVAILABLE:
-        print("no preview for this coupon (holder not registered, or not shown at sites): ")
+        print("no preview for this coupon (holder not registered yet, or not shown at sites)")
         print("  check the person's identity document before vaccinating")
         return Confirmation.NO_PREVIEW
     assert result.preview is not None

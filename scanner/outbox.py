@@ -283,17 +283,26 @@ class Outbox:
             self._db = sqlite3.connect(
                 self.path, timeout=30, isolation_level=None, check_same_thread=False
             )
-            self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA busy_timeout=30000")
-            mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise OutboxError(
-                    "OUTBOX_UNREADABLE", f"{self.path}: cannot use the WAL journal ({mode})"
-                )
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._migrate()
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.Error as exc:
             raise OutboxError("OUTBOX_UNREADABLE", f"{self.path}: {exc}") from exc
+        try:
+            self._configure()
+        except BaseException as exc:
+            self._db.close()
+            if isinstance(exc, sqlite3.Error):
+                raise OutboxError("OUTBOX_UNREADABLE", f"{self.path}: {exc}") from exc
+            raise
+
+    def _configure(self) -> None:
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA busy_timeout=30000")
+        mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise OutboxError(
+                "OUTBOX_UNREADABLE", f"{self.path}: cannot use the WAL journal ({mode})"
+            )
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._migrate()
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]

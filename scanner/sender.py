@@ -216,14 +216,13 @@ class Sender:
         """
         self._stop.set()
         self._wake.set()
-        stopped = True
         if self._thread is not None:
             self._thread.join(timeout)
-            stopped = not self._thread.is_alive()
+            if self._thread.is_alive():
+                return False  # still ours: start() refuses, the lock stays held
             self._thread = None
-        if stopped:
-            self.release()
-        return stopped
+        self.release()
+        return True
 
     def run_forever(self, stop: threading.Event) -> None:
         """Deliver in the calling thread until ``stop`` is set (the CLI's ``send --loop``)."""
@@ -232,14 +231,17 @@ class Sender:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            # Cleared before the pass: a wake() during it makes the wait below return at once.
+            self._wake.clear()
+            floor = 0.0
             try:
                 self.send_due()
+                due = self.outbox.next_due()
             except Exception:  # never let the delivery thread die of one bad pass
                 log.exception("sender pass failed; trying again later")
-            due = self.outbox.next_due()
+                due, floor = None, min(self.idle_poll, 1.0)  # and never spin on a failure
             wait = self.idle_poll if due is None else due - self._clock()
-            self._wake.wait(min(max(wait, 0.0), self.idle_poll))
-            self._wake.clear()
+            self._wake.wait(min(max(wait, floor), self.idle_poll))
 
     # --- one pass ------------------------------------------------------------------------
 

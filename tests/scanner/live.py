@@ -165,6 +165,7 @@ class ThreadServer:
 class Fault(StrEnum):
     PASS = "pass"  # forward, relay the answer
     FAIL_500 = "500"  # answer 500 without forwarding
+    BUSY_429 = "429"  # answer 429 Too Many Requests, Retry-After: 120, without forwarding
     FORWARD_THEN_500 = "forward-then-500"  # the service commits; the tablet sees a 500
     RESET = "reset"  # reset the connection without forwarding
     FORWARD_THEN_RESET = "forward-then-reset"  # the service commits; the connection resets
@@ -260,6 +261,8 @@ class FaultProxy:
             def _relay(self, fault: Fault, body: bytes) -> None:
                 if fault is Fault.FAIL_500:
                     return self._answer(500, b'{"code": "INTERNAL_ERROR", "status": 500}')
+                if fault is Fault.BUSY_429:
+                    return self._answer(429, b'{"code": "BUSY"}', retry_after="120")
                 if fault is Fault.RESET:
                     return self._reset()
                 if fault in (Fault.HOLD, Fault.HOLD_THEN_DROP):
@@ -305,9 +308,17 @@ class FaultProxy:
                 finally:
                     upstream.close()
 
-            def _answer(self, status: int, payload: bytes, ctype: str = "application/json") -> None:
+            def _answer(
+                self,
+                status: int,
+                payload: bytes,
+                ctype: str = "application/json",
+                retry_after: str | None = None,
+            ) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
+                if retry_after is not None:
+                    self.send_header("Retry-After", retry_after)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)

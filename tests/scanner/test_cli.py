@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import cv2
@@ -19,15 +20,20 @@ import zxingcpp
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from certs.coupon import CouponTicket, coupon_png
+from certs.coupon import CouponTicket, coupon_png, render_coupon
+from scanner.checkdigits import is_valid_damm
 from scanner.cli import main
 from scanner.client import ApiClient
 from scanner.outbox import Outbox, RecordState
 from scanner.sender import Sender
-from tests.conftest import World
-from tests.scanner.coupons import print_coupon
+from scanner.synth import photograph
+from tests.conftest import NOW, World
+from tests.scanner.coupons import SOURCE_DPI, SOURCE_PX_PER_MM, print_coupon
 from tests.scanner.live import ThreadServer, drafts, wait_until
 from tests.vrs.dose_support import GOOD_LOT, add_lots, add_resident, line
+from vrs.db.models import Resident
+from vrs.domain.auth import SYSTEM
+from vrs.domain.places import add_municipality
 from vrs.domain.reference import COMIRNATY
 
 GTIN = "04987123456784"  # a valid GTIN-14 (check digit 4), ours for the tests
@@ -286,3 +292,64 @@ def test_camera_loop_on_a_video_file_guides_then_accepts(
     assert "(legacy number, no check digit); read by ocr" in out[-1]
     assert main(["camera", str(tmp_path / "missing.avi")]) == 2
     assert "CAMERA_UNAVAILABLE" in capsys.readouterr().err
+
+
+LEGACY_TOWN = "271004"  # 大阪市, registered here with legacy (pre-system) coupon numbers
+
+
+def legacy_photos(site: Site, tmp_path: Path) -> tuple[str, list[Path]]:
+    """Two camera photos of a legacy coupon (no QR code, no Damm digit) of 大阪市."""
+    with site.world.session() as s:
+        add_municipality(
+            s, actor=SYSTEM, code=LEGACY_TOWN, name="大阪市", now=NOW, coupon_format="legacy"
+        )
+        s.commit()
+    number = next(
+        n for n in (f"{k:010d}" for k in range(1234567890, 10**10)) if not is_valid_damm(n)
+    )
+    coupon_line = f"11{LEGACY_TOWN}{number}"
+    ticket = render_coupon(CouponTicket(coupon_line, with_qr=False), dpi=SOURCE_DPI)
+    photos = []
+    for frame in range(2):
+        image = photograph(
+            ticket, source_px_per_mm=SOURCE_PX_PER_MM, level="clean", seed=11, frame=frame
+        )
+        path = tmp_path / f"legacy-{frame}.jpg"
+        cv2.imwrite(str(path), image)
+        photos.append(path)
+    return coupon_line, photos
+
+
+def test_a_legacy_ocr_read_needs_two_photos_and_a_confirmed_preview(
+    site: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    coupon_line, photos = legacy_photos(site, tmp_path)
+    one = ["record", "--coupon", str(photos[0]), *TYPED]
+    assert main(one) == 2
+    assert "error: LEGACY_NEEDS_MORE_PHOTOS" in capsys.readouterr().err
+    both = [*one, "--coupon", str(photos[1])]
+    assert main(both) == 3  # read, but no resident holds it: no preview to confirm
+    captured = capsys.readouterr()
+    assert f"{coupon_line}  vaccination ticket" in captured.out
+    assert "legacy number, no check digit); read by ocr" in captured.out
+    assert "must be confirmed against the masked preview" in captured.err
+    assert stored(site.world) == []
+    with site.world.session() as s:
+        s.add(
+            Resident(
+                municipality_code=LEGACY_TOWN,
+                local_id="R1",
+                family_name="山田",
+                given_name="花子",
+                family_name_kana="ヤマダ",
+                given_name_kana="ハナコ",
+                birth_date=date(1950, 1, 2),
+                sex="F",
+                coupon_number=coupon_line[8:],
+                created_at=NOW,
+                updated_at=NOW,
+            )
+        )
+        s.commit()
+    assert main([*both, "--yes"]) == 0
+    assert stored(site.world) == [(coupon_line[8:], "ocr", GOOD_LOT)]

@@ -15,7 +15,15 @@ from scanner.client import ApiClient, PreviewOutcome
 from scanner.outbox import Outbox, RecordState
 from scanner.sender import LAST_CONTACT_NOTE, SENDER_NOTE, Backoff, Sender
 from tests.conftest import World
-from tests.scanner.live import ThreadServer, drafts, fill, free_port, wait_until
+from tests.scanner.live import (
+    Fault,
+    FaultProxy,
+    ThreadServer,
+    drafts,
+    fill,
+    free_port,
+    wait_until,
+)
 from tests.vrs.dose_support import add_lots, add_resident, line
 from vrs.domain.reference import SPIKEVAX
 
@@ -176,3 +184,26 @@ def test_plain_http_to_another_host_is_refused() -> None:
     client = ApiClient("https://vrs.example.jp/v1/", "vrs_x")
     assert client.base_url == "https://vrs.example.jp"
     client.close()
+
+
+def test_retry_after_is_honoured(
+    server: ThreadServer, world: World, tmp_path: Path, clients: list[ApiClient]
+) -> None:
+    now = [1_800_000_000.0]
+    box = Outbox(tmp_path / "clocked.sqlite3", clock=lambda: now[0])
+    try:
+        cid = fill(box, 1)[0]
+        with FaultProxy(server.port) as proxy:
+            proxy.script(Fault.BUSY_429)
+            client = ApiClient(proxy.url, world.tokens["site"])
+            clients.append(client)
+            sender = Sender(box, client, backoff=Backoff(base=1, cap=300))
+            assert sender.send_due().retried == 1
+            record = box.get(cid)
+            assert record is not None
+            assert (record.error_code, record.http_status) == ("BUSY", 429)
+            assert record.next_attempt_at == now[0] + 120  # not the 0.5-1 s of attempt 1
+            now[0] += 120
+            assert sender.send_due().sent == 1
+    finally:
+        box.close()
