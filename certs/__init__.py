@@ -5,6 +5,9 @@
 - Inputs: :class:`HolderName` (registered and ICAO 9303 names), :class:`Vaccination`.
 - Names: :func:`icao_name` (passport spelling → ICAO 9303), :func:`hepburn_from_kana`.
 - :func:`new_uvci`, :func:`is_valid_uvci` — ``URN:UVCI:01:JP:…#c`` with Luhn mod N.
+- :func:`qr_png`, :func:`qr_svg` (alphanumeric, level Q); :func:`certificate_pdf` (A4, JA/EN).
+- :mod:`certs.trustbundle` — the signed trust bundle v1 (:func:`bundle_payload`,
+  :func:`sign_bundle`; ``docs/trust-bundle.md``).
 - :mod:`certs.wire` — the wire-format helpers shared with the verifier.
 - :mod:`certs.testing` — a throwaway signer and certificate for tests.
 
@@ -32,6 +35,9 @@ from certs.payload import (
     Vaccination,
     vaccination_payload,
 )
+from certs.pdf import certificate_pdf
+from certs.qr import qr_matrix, qr_png, qr_svg
+from certs.trustbundle import BundleDsc, Revocations, bundle_payload, sign_bundle
 from certs.uvci import is_valid_uvci, luhn_mod_n, new_uvci
 
 __all__ = [
@@ -39,21 +45,29 @@ __all__ = [
     "DEFAULT_ISSUER",
     "DEFAULT_VALIDITY",
     "SCHEMA_VERSION",
+    "BundleDsc",
     "CertsError",
     "HolderName",
     "IssuedCertificate",
     "PayloadError",
     "RenderError",
+    "Revocations",
     "SigningError",
     "TransliterationError",
     "TrustBundleError",
     "UvciError",
     "Vaccination",
+    "bundle_payload",
+    "certificate_pdf",
     "hepburn_from_kana",
     "icao_name",
     "is_valid_uvci",
     "issue",
     "luhn_mod_n",
     "new_uvci",
+    "qr_matrix",
+    "qr_png",
+    "qr_svg",
+    "sign_bundle",
     "vaccination_payload",
 ]

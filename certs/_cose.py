@@ -6,7 +6,7 @@ before anything here runs; this module trusts its arguments.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import cbor2
 
@@ -24,9 +24,18 @@ from certs.wire import (
     protected_bytes,
     sig_structure,
 )
-from keys import Signer
 
 ES256_SIGNATURE_LENGTH = 64
+
+
+class KidSigner(Protocol):
+    """What a COSE_Sign1 needs of a signer: its KID and ES256 (both ``keys.Signer`` and
+    ``keys.BundleSigner`` are one)."""
+
+    @property
+    def kid(self) -> bytes: ...
+
+    def sign(self, data: bytes) -> bytes: ...
 
 
 def cwt_claims(hcert: dict[str, Any], *, country: str, issued_at: int, expires_at: int) -> bytes:
@@ -41,7 +50,7 @@ def cwt_claims(hcert: dict[str, Any], *, country: str, issued_at: int, expires_a
     )
 
 
-def sign1(payload: bytes, signer: Signer) -> tuple[bytes, bytes]:
+def sign1(payload: bytes, signer: KidSigner) -> tuple[bytes, bytes]:
     """A COSE_Sign1 (tag 18) over ``payload``, protected header ``{1: -7, 4: kid}``, and its
     raw signature."""
     header = {HEADER_ALG: ALG_ES256, HEADER_KID: signer.kid}

@@ -21,6 +21,7 @@ from keys import (
     ALL_CERTIFICATE_TYPES,
     CertificateType,
     DocumentSigner,
+    Signer,
     create_csca,
     create_dsc,
 )
@@ -111,7 +112,7 @@ def sample_vaccination(dose_number: int = 2, when: date = date(2025, 12, 20)) ->
 
 def make_certificate(
     *,
-    signer: ThrowawaySigner | None = None,
+    signer: Signer | None = None,
     now: datetime = TEST_NOW,
     name: HolderName | None = None,
     date_of_birth: date | str = date(1980, 4, 1),

@@ -8,6 +8,8 @@
 - :class:`KeyStore`: :class:`FileKeyStore` (encrypted PKCS#8 files) and :class:`Pkcs11KeyStore`
   (an HSM through PKCS#11).
 - :class:`KeyRing` — init, rotation and listing of the DSCs, and the trust-bundle key.
+- :func:`open_key_store`, :func:`ring_directory` — the store and ring a service's environment
+  and data directory name.
 
 Errors: :class:`KeysError` → :class:`KeyStoreError`, :class:`CertificateError`,
 :class:`KeyRingError` (each with a stable ``code``).
@@ -24,6 +26,7 @@ from keys.certificates import (
     create_dsc,
     load_certificate,
 )
+from keys.config import file_store_directory, open_key_store, ring_directory
 from keys.errors import CertificateError, KeyRingError, KeysError, KeyStoreError
 from keys.kid import KID_LENGTH, kid_of
 from keys.pkcs11_store import Pkcs11KeyStore, find_softhsm_module
@@ -77,9 +80,12 @@ __all__ = [
     "certificate_types",
     "create_csca",
     "create_dsc",
+    "file_store_directory",
     "find_softhsm_module",
     "kid_of",
     "load_certificate",
+    "open_key_store",
     "passphrase_from_environment",
+    "ring_directory",
     "spki_der",
 ]

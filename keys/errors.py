@@ -36,4 +36,4 @@ class CertificateError(KeysError):
 
 class KeyRingError(KeysError):
     """Key ring trouble: ``RING_MISSING``, ``RING_EXISTS``, ``RING_CORRUPT``, ``RING_LOCKED``,
-    ``NO_ACTIVE_DSC``, ``CSCA_EXPIRING``, ``BAD_TIME``, ``BAD_SETTING``."""
+    ``NO_SUCH_DSC``, ``ACTIVE_DSC``, ``CSCA_EXPIRING``, ``BAD_TIME``, ``BAD_SETTING``."""

@@ -453,6 +453,24 @@ class KeyRing:
             self._stamp = self._write(self._directory, self._state)
         return new
 
+    def withdraw(self, label: str, *, now: datetime) -> DscEntry:
+        """Stop listing a retired DSC from ``now`` (its key is compromised): every certificate
+        it signed stops verifying. The active DSC cannot be withdrawn — rotate first."""
+        now = _aware(now)
+        with _locked(self._directory):
+            state, _ = self._read(self._directory)
+            found = [dsc for dsc in state.dscs if dsc.label == label]
+            if not found:
+                raise KeyRingError("NO_SUCH_DSC", f"the ring has no DSC {label!r}")
+            (old,) = found
+            if old.retired_at is None:
+                raise KeyRingError("ACTIVE_DSC", "rotate before withdrawing the active DSC")
+            withdrawn = replace(old, listed_until=min(old.listed_until, now))
+            dscs = tuple(withdrawn if dsc is old else dsc for dsc in state.dscs)
+            self._state = replace(state, dscs=dscs)
+            self._stamp = self._write(self._directory, self._state)
+        return withdrawn
+
     # -- internals -------------------------------------------------------------------------
 
     @staticmethod

@@ -9,13 +9,18 @@ from datetime import UTC, datetime
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from vrs.api.deps import PrincipalCache
+from vrs.api.deps import CardIssuerTrust, PrincipalCache
 from vrs.api.errors import install_error_handlers
 from vrs.api.ingestor import Ingestor
 from vrs.api.limits import BodySizeLimit
 from vrs.api.routes import health
 from vrs.db.engine import make_engine
+from vrs.domain.identity import IdentityVerifier
+from vrs.domain.keyring import ServiceKeys
+from vrs.domain.resident_auth import AuthPolicy
+from vrs.domain.trust import TrustPublisher
 from vrs.settings import Settings
+from vrs.web import router as web_router
 
 #: JSON bodies (a batch of 1,000 records is about 250 KB) stay far below this.
 JSON_BODY_LIMIT = 4 * 1024 * 1024
@@ -32,6 +37,9 @@ def create_app(
     clock: Callable[[], datetime] = utc_now,
     cache_ttl: float = 10.0,
     ingest_fast_path: bool | None = None,
+    identity_verifier: IdentityVerifier | None = None,
+    auth_policy: AuthPolicy | None = None,
+    keys: ServiceKeys | None = None,
 ) -> FastAPI:
     """Build the service. Nothing connects until the first request.
 
@@ -39,7 +47,10 @@ def create_app(
     municipalities (a revocation or deactivation takes effect within it). ``ingest_fast_path``:
     on PostgreSQL, take tablets' posts through the asynchronous psycopg path (the default);
     off, through the portable SQLAlchemy path that every other engine uses (None: as
-    ``settings.ingest_fast_path`` says).
+    ``settings.ingest_fast_path`` says). ``identity_verifier``: how residents prove who they
+    are (default: cards of the issuer in ``settings.card_issuer_cert``); ``auth_policy``:
+    challenge and session lifetimes and the sign-in rate limits; ``keys``: the signing keys
+    (default: the key ring under ``settings.data_dir``, made on first use outside production).
     """
 
     @asynccontextmanager
@@ -57,11 +68,16 @@ def create_app(
     app.state.engine = engine if engine is not None else make_engine(settings.database_url)
     app.state.clock = clock
     app.state.principal_cache = PrincipalCache(ttl=cache_ttl)
+    app.state.identity_verifier = identity_verifier or CardIssuerTrust(settings)
+    app.state.auth_policy = auth_policy or AuthPolicy()
+    app.state.keys = keys if keys is not None else ServiceKeys(settings)
+    app.state.trust = TrustPublisher(app.state.keys)
     fast_path = settings.ingest_fast_path if ingest_fast_path is None else ingest_fast_path
     app.state.ingestor = Ingestor(app.state.engine, cache_ttl=cache_ttl, fast_path=fast_path)
     install_error_handlers(app)
     app.include_router(health.router)
     _include_v1_routers(app)
+    app.include_router(web_router)
     app.add_middleware(
         BodySizeLimit,
         default_limit=JSON_BODY_LIMIT,

@@ -12,7 +12,7 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -317,6 +317,101 @@ def _credentials_revoke(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# --- keys and the trust bundle --------------------------------------------------------
+
+
+def _keys_init(_args: argparse.Namespace, settings: Settings) -> int:
+    from vrs.domain import keyring
+
+    with _session(settings) as session:
+        ring = keyring.init_keys(session, settings=settings, actor=auth.SYSTEM, now=_now())
+    print(f"key ring made in {ring.directory}")
+    print(f"  CSCA          {ring.csca.subject}  until {ring.csca.not_after:%Y-%m-%d}")
+    print(f"  active DSC    {ring.active.label}  kid {ring.active.kid.hex()}")
+    print(
+        f"  bundle key    kid {ring.bundle_kid.hex()}  (pin {ring.directory}/trust-bundle-key.pem)"
+    )
+    return 0
+
+
+def _keys_rotate(_args: argparse.Namespace, settings: Settings) -> int:
+    from vrs.domain import keyring
+
+    with _session(settings) as session:
+        retired, new = keyring.rotate_keys(
+            session, settings=settings, actor=auth.SYSTEM, now=_now()
+        )
+    print(f"active DSC is now {new.label} (kid {new.kid.hex()})")
+    print(
+        f"{retired.label} retired; listed in the trust bundle until "
+        f"{retired.listed_until:%Y-%m-%d %H:%M}Z"
+    )
+    return 0
+
+
+def _keys_list(_args: argparse.Namespace, settings: Settings) -> int:
+    from vrs.domain import keyring
+
+    now = _now()
+    with _session(settings) as session:
+        ring = keyring.list_keys(session, settings=settings, actor=auth.SYSTEM, now=now)
+    print("label                              kid               status    not after   listed until")
+    for dsc in ring.dscs:
+        print(
+            f"{dsc.label:<34} {dsc.kid.hex()}  {dsc.status(now):<8}  "
+            f"{dsc.not_after:%Y-%m-%d}  {dsc.listed_until:%Y-%m-%d}"
+        )
+    if ring.rotation_due(now):
+        print(
+            "rotation due: the active DSC cannot sign a certificate of full validity",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _trust_export(args: argparse.Namespace, settings: Settings) -> int:
+    from vrs.domain.keyring import ServiceKeys
+    from vrs.domain.trust import TrustPublisher
+
+    with _session(settings) as session:
+        bundle = TrustPublisher(ServiceKeys(settings)).current(session, _now())
+    Path(args.file).write_bytes(bundle.data)
+    print(
+        f"trust bundle {bundle.sequence} ({len(bundle.data)} bytes, valid until "
+        f"{bundle.valid_until:%Y-%m-%d %H:%M}Z) written to {args.file}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+# --- development cards ---------------------------------------------------------------
+
+
+def _dev_make_card(args: argparse.Namespace, settings: Settings) -> int:
+    from vrs import devcard
+
+    try:
+        birth_date = date.fromisoformat(args.birth_date)
+    except ValueError:
+        raise Unprocessable("BAD_BIRTH_DATE", "--birth-date must be YYYY-MM-DD") from None
+    now = _now()
+    try:
+        issuer = devcard.dev_issuer(settings.data_dir, production=settings.is_production, now=now)
+        card = devcard.make_card(
+            issuer, my_number=args.my_number, name=args.name, birth_date=birth_date, now=now
+        )
+    except devcard.DevCardError as exc:
+        raise Unprocessable(exc.code, str(exc)) from None
+    out = Path(args.out)
+    card.save(out)
+    print(
+        f"development card written to {out}; the service trusts its issuer "
+        f"({devcard.issuer_certificate_path(settings.data_dir)}) outside production",
+        file=sys.stderr,
+    )
+    return 0
+
+
 # --- the parser ------------------------------------------------------------------------
 
 
@@ -394,6 +489,24 @@ def _parser() -> argparse.ArgumentParser:
     _command(credentials, "list", _credentials_list, "list credentials (never their tokens)")
     revoke = _command(credentials, "revoke", _credentials_revoke, "revoke a credential")
     revoke.add_argument("id", help="credential id, as `vrs credentials list` shows it")
+
+    keys_group = _group(commands, "keys", "signing keys (CSCA, document signers, trust bundle)")
+    _command(keys_group, "init", _keys_init, "make the key ring (production: once, deliberately)")
+    _command(keys_group, "rotate", _keys_rotate, "make a new document signer the active one")
+    _command(keys_group, "list", _keys_list, "list the document signers and their status")
+
+    trust = _group(commands, "trust", "the trust bundle verifiers sync")
+    export = _command(trust, "export", _trust_export, "write the current signed trust bundle")
+    export.add_argument("file", help="file to write (application/cose bytes)")
+
+    dev = _group(commands, "dev", "development helpers (refused when VRS_ENV=production)")
+    card = _command(
+        dev, "make-card", _dev_make_card, "write a development resident card (JSON file)"
+    )
+    card.add_argument("--my-number", required=True, help="12-digit My Number (check digit valid)")
+    card.add_argument("--name", required=True, help="holder name as on the card")
+    card.add_argument("--birth-date", required=True, help="YYYY-MM-DD")
+    card.add_argument("out", help="card file to write (holds the card's private key)")
     return parser
 
 

@@ -43,6 +43,10 @@ class Settings:
     #: On PostgreSQL, take tablets' posts through the asynchronous psycopg path
     #: (``VRS_INGEST_FAST_PATH=0`` falls back to the portable SQLAlchemy path).
     ingest_fast_path: bool = True
+    #: PEM certificate of the card issuer whose cards residents sign in with
+    #: (``VRS_CARD_ISSUER_CERT``). Unset outside production: the development card issuer
+    #: under ``data_dir`` (made by ``vrs dev make-card``).
+    card_issuer_cert: Path | None = None
 
     @property
     def is_production(self) -> bool:
@@ -87,6 +91,8 @@ class Settings:
         if fast_path not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
             raise SettingsError("BAD_SETTING", "VRS_INGEST_FAST_PATH must be 1 or 0")
         kwargs["ingest_fast_path"] = fast_path in ("1", "true", "yes", "on")
+        if env_vars.get("VRS_CARD_ISSUER_CERT"):
+            kwargs["card_issuer_cert"] = Path(env_vars["VRS_CARD_ISSUER_CERT"])
         return cls(
             database_url=database_url,
             data_dir=data_dir,

@@ -23,6 +23,8 @@ _STATUS = {
     ErrorKind.CONFLICT: 409,
     ErrorKind.UNPROCESSABLE: 422,
     ErrorKind.TOO_LARGE: 413,
+    ErrorKind.TOO_MANY: 429,
+    ErrorKind.UNAVAILABLE: 503,
 }
 
 _HTTP_CODES = {
@@ -77,6 +79,8 @@ def problem_document(exc: DomainError) -> dict[str, Any]:
 def domain_error_response(exc: DomainError) -> JSONResponse:
     status = _STATUS[exc.kind]
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 429 and "retry_after" in exc.details:
+        headers = {"Retry-After": str(int(exc.details["retry_after"]))}
     return problem(status, exc.code, exc.message, headers, **_json_safe(exc.details))
 
 

@@ -12,7 +12,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, event
+from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint, event
 from sqlmodel import Field, SQLModel
 
 from vrs.db.types import UTCDateTime
@@ -245,64 +245,6 @@ class AuditLog(SQLModel, table=True):
     details: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
 
 
-class CouponSequence(SQLModel, table=True):
-    """The next coupon serial of a municipality: serials only grow, so no number is issued
-    twice, even after the resident who held it has gone."""
-
-    __tablename__ = "coupon_sequence"
-
-    municipality_code: str = Field(primary_key=True, max_length=6, foreign_key="municipality.code")
-    next_serial: int = Field(default=1)
-    issued: int = Field(default=0)
-    updated_at: datetime = _ts()
-
-
-class ResidentLink(SQLModel, table=True):
-    """A resident who moved in, linked by a history look-up to their record elsewhere: the
-    doses of ``source`` count for the rules of this municipality's records of the resident."""
-
-    __tablename__ = "resident_link"
-    __table_args__ = (
-        Index("ix_resident_link_source", "source_municipality_code", "source_local_id"),
-    )
-
-    municipality_code: str = Field(primary_key=True, max_length=6)
-    resident_local_id: str = Field(primary_key=True, max_length=20)
-    source_municipality_code: str = Field(primary_key=True, max_length=6)
-    source_local_id: str = Field(primary_key=True, max_length=20)
-    linked_at: datetime = _ts()
-    linked_by: uuid.UUID | None = None
-
-
-class DoseStats(SQLModel, table=True):
-    """Signed dose counts per key, appended by triggers on ``dose_record``
-    (:mod:`vrs.db.stats`); a key's count is the sum of its rows."""
-
-    __tablename__ = "dose_stats"
-    __table_args__ = (Index("ix_dose_stats_date", "vaccinated_on"),)
-
-    municipality_code: str = Field(primary_key=True, max_length=6)
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    vaccinated_on: date
-    product_code: str = Field(max_length=40)
-    dose_number: int
-    age_band: str = Field(max_length=10)
-    doses: int
-
-
-def _install_stats_triggers(_target: Any, connection: Any, **kw: Any) -> None:
-    """Tables built from the models (tests, benchmarks) get the triggers the migration makes."""
-    names = {t.name for t in kw.get("tables") or ()}
-    if {"dose_record", "dose_stats"} <= names:
-        from vrs.db.stats import trigger_ddl
-
-        for statement in trigger_ddl(connection.dialect.name):
-            connection.exec_driver_sql(statement)
-
-
-event.listen(SQLModel.metadata, "after_create", _install_stats_triggers)
-
-
 class Certificate(SQLModel, table=True):
     """A signed certificate (one DCC) issued for one dose of one resident.
 
@@ -368,6 +310,124 @@ class CertificateDoseRecord(SQLModel, table=True):
     dose_record_version: int
 
 
+class AuthChallenge(SQLModel, table=True):
+    """A one-time challenge a resident's card signs to sign in (kept as a hash)."""
+
+    __tablename__ = "auth_challenge"
+    __table_args__ = (Index("ix_auth_challenge_expires", "expires_at"),)
+
+    #: SHA-256 (hex) of the random challenge the client was given.
+    challenge_hash: str = Field(primary_key=True, max_length=64)
+    created_at: datetime = _ts()
+    expires_at: datetime = _ts()
+    used_at: datetime | None = _ts(nullable=True)
+    client_address: str = Field(default="", max_length=64)
+
+
+class ResidentSession(SQLModel, table=True):
+    """A short-lived resident sign-in (bearer token kept as a hash)."""
+
+    __tablename__ = "resident_session"
+    __table_args__ = (Index("ix_resident_session_expires", "expires_at"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    #: The signed-in person: the keyed hash of the card's My Number, and the birth date on it.
+    my_number_hmac: str = Field(max_length=64)
+    birth_date: date
+    #: SHA-256 (hex) of the card's public key: which card signed in.
+    card_key: str = Field(max_length=64)
+    created_at: datetime = _ts()
+    expires_at: datetime = _ts()
+    client_address: str = Field(default="", max_length=64)
+
+
+class AuthFailure(SQLModel, table=True):
+    """A failed sign-in, counted against a card and a client address for rate limiting."""
+
+    __tablename__ = "auth_failure"
+    __table_args__ = (Index("ix_auth_failure_subject", "subject", "at"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    #: ``card:<sha-256 of the card key>`` or ``addr:<client address>``.
+    subject: str = Field(max_length=80)
+    at: datetime = _ts()
+    code: str = Field(max_length=40)
+
+
+class CouponSequence(SQLModel, table=True):
+    """The next coupon serial of a municipality: serials only grow, so no number is issued
+    twice, even after the resident who held it has gone."""
+
+    __tablename__ = "coupon_sequence"
+
+    municipality_code: str = Field(primary_key=True, max_length=6, foreign_key="municipality.code")
+    next_serial: int = Field(default=1)
+    issued: int = Field(default=0)
+    updated_at: datetime = _ts()
+
+
+class ResidentLink(SQLModel, table=True):
+    """A resident who moved in, linked by a history look-up to their record elsewhere: the
+    doses of ``source`` count for the rules of this municipality's records of the resident."""
+
+    __tablename__ = "resident_link"
+    __table_args__ = (
+        Index("ix_resident_link_source", "source_municipality_code", "source_local_id"),
+    )
+
+    municipality_code: str = Field(primary_key=True, max_length=6)
+    resident_local_id: str = Field(primary_key=True, max_length=20)
+    source_municipality_code: str = Field(primary_key=True, max_length=6)
+    source_local_id: str = Field(primary_key=True, max_length=20)
+    linked_at: datetime = _ts()
+    linked_by: uuid.UUID | None = None
+
+
+class DoseStats(SQLModel, table=True):
+    """Signed dose counts per key, appended by triggers on ``dose_record``
+    (:mod:`vrs.db.stats`); a key's count is the sum of its rows."""
+
+    __tablename__ = "dose_stats"
+    __table_args__ = (Index("ix_dose_stats_date", "vaccinated_on"),)
+
+    municipality_code: str = Field(primary_key=True, max_length=6)
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    vaccinated_on: date
+    product_code: str = Field(max_length=40)
+    dose_number: int
+    age_band: str = Field(max_length=10)
+    doses: int
+
+
+def _install_stats_triggers(_target: Any, connection: Any, **kw: Any) -> None:
+    """Tables built from the models (tests, benchmarks) get the triggers the migration makes."""
+    names = {t.name for t in kw.get("tables") or ()}
+    if {"dose_record", "dose_stats"} <= names:
+        from vrs.db.stats import trigger_ddl
+
+        for statement in trigger_ddl(connection.dialect.name):
+            connection.exec_driver_sql(statement)
+
+
+event.listen(SQLModel.metadata, "after_create", _install_stats_triggers)
+
+
+class TrustPublication(SQLModel, table=True):
+    """A published trust bundle: every worker serves the same bytes (and ETag) until the
+    keys or the revocations change or it nears its ``valid_until``."""
+
+    __tablename__ = "trust_publication"
+
+    sequence: int = Field(primary_key=True)
+    issued_at: datetime = _ts()
+    valid_until: datetime = _ts()
+    #: What it was built from (listed DSCs, revocation count and latest time, rules version).
+    state: str = Field(max_length=200)
+    etag: str = Field(max_length=70)
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
 ALL_TABLES = [
     SQLModel.metadata.tables[name]
     for name in (
@@ -384,10 +444,14 @@ ALL_TABLES = [
         "dose_record_event",
         "quality_flag",
         "audit_log",
+        "certificate",
+        "certificate_dose_record",
+        "auth_challenge",
+        "resident_session",
+        "auth_failure",
         "coupon_sequence",
         "resident_link",
         "dose_stats",
-        "certificate",
-        "certificate_dose_record",
+        "trust_publication",
     )
 ]

@@ -6,7 +6,7 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import select
@@ -36,6 +36,11 @@ class Principal:
     municipality_code: str | None = None
     site_code: str | None = None
     device_id: uuid.UUID | None = None
+    #: A signed-in resident: the keyed hash of the card's My Number and its birth date.
+    resident_key: str | None = None
+    resident_birth_date: date | None = None
+    #: When the principal stops being valid (resident sessions), else None.
+    expires_at: datetime | None = None
 
 
 #: The operator running CLI commands on the server itself.

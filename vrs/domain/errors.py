@@ -9,7 +9,9 @@ HTTP layer maps to a status. Tree::
     ├── NotFound             (404)
     ├── Conflict             (409)
     ├── Unprocessable        (422)
-    └── PayloadTooLarge      (413)
+    ├── PayloadTooLarge      (413)
+    ├── TooManyRequests      (429; ``retry_after`` seconds in the details)
+    └── Unavailable          (503; the service is not configured for this)
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ class ErrorKind(StrEnum):
     CONFLICT = "conflict"
     UNPROCESSABLE = "unprocessable"
     TOO_LARGE = "too_large"
+    TOO_MANY = "too_many"
+    UNAVAILABLE = "unavailable"
 
 
 class DomainError(Exception):
@@ -59,3 +63,11 @@ class Unprocessable(DomainError):
 
 class PayloadTooLarge(DomainError):
     kind = ErrorKind.TOO_LARGE
+
+
+class TooManyRequests(DomainError):
+    kind = ErrorKind.TOO_MANY
+
+
+class Unavailable(DomainError):
+    kind = ErrorKind.UNAVAILABLE

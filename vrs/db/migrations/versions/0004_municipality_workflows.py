@@ -1,8 +1,8 @@
 """Municipality workflows: coupon serial sequences; links of residents who moved; the dose
 statistics summary and the triggers on ``dose_record`` that keep it.
 
-Revision ID: 0003_municipality_workflows
-Revises: 0002_certificates
+Revision ID: 0004_municipality_workflows
+Revises: 0003_resident_auth
 Create Date: 2026-11-23
 """
 
@@ -15,8 +15,8 @@ from alembic import op
 
 from vrs.db.stats import drop_trigger_ddl, trigger_ddl
 
-revision: str = "0003_municipality_workflows"
-down_revision: str | None = "0002_certificates"
+revision: str = "0004_municipality_workflows"
+down_revision: str | None = "0003_resident_auth"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
