@@ -263,6 +263,7 @@ def import_doses(
     if created:
         if unchanged:  # the planner should see the staging table as it is now
             conn.exec_driver_sql(f"ANALYZE {stage.name}")
+        sql.refresh_statistics(conn)
         flagged = reevaluate_selected(session, municipality_code, sql.staged_coupon_select(), now)
     stage.drop(conn)
     result = DoseImportResult(
