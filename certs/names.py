@@ -58,7 +58,7 @@ def _check_input(text: object, what: str) -> str:
 
 def _finish(result: str, what: str) -> str:
     result = re.sub(r"<+", "<", result).strip("<")
-    if not _ICAO.match(result):
+    if not _ICAO.fullmatch(result):
         raise TransliterationError(
             "NAME_NOT_LATIN", f"{what} has characters with no ICAO 9303 form"
         )

@@ -64,7 +64,7 @@ class HolderName:
         _text(self.family, "the family name", required=True)
         _text(self.given, "the given name", required=False)
         for what, value in (("fnt", self.family_icao), ("gnt", self.given_icao)):
-            if not isinstance(value, str) or not _ICAO.match(value):
+            if not isinstance(value, str) or not _ICAO.fullmatch(value):
                 raise PayloadError("BAD_ICAO_NAME", f"{what} must match ^[A-Z<]*$")
             if len(value) > MAX_ICAO_LENGTH:
                 raise PayloadError("NAME_TOO_LONG", f"{what} is longer than {MAX_ICAO_LENGTH}")
@@ -105,7 +105,7 @@ class HolderName:
 
 
 def _code(value: object, what: str) -> str:
-    if not isinstance(value, str) or not _CODE.match(value):
+    if not isinstance(value, str) or not _CODE.fullmatch(value):
         raise PayloadError("BAD_CODE", f"{what} must be a value-set code")
     return value
 
@@ -146,7 +146,7 @@ class Vaccination:
             raise PayloadError("BAD_SERIES_LENGTH", f"series length is 1..{MAX_SERIES_LENGTH}")
         if not isinstance(self.date, date) or type(self.date) is not date:
             raise PayloadError("BAD_DATE", "the vaccination date is a datetime.date")
-        if not isinstance(self.country, str) or not _COUNTRY.match(self.country):
+        if not isinstance(self.country, str) or not _COUNTRY.fullmatch(self.country):
             raise PayloadError("BAD_COUNTRY", "country is an ISO 3166 alpha-2 code")
 
     def series_doses(self) -> int:
@@ -161,7 +161,7 @@ def _dob(value: object) -> str:
         text = value
     else:
         raise PayloadError("BAD_DATE", "the birth date is a date or YYYY[-MM[-DD]] text")
-    if not _DOB.match(text):
+    if not _DOB.fullmatch(text):
         raise PayloadError("BAD_DATE", "the birth date must be YYYY[-MM[-DD]] in 1900-2099")
     if len(text) == 10:
         try:

@@ -57,7 +57,7 @@ class BundleDsc:
     country: str = "JP"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.country, str) or not _COUNTRY.match(self.country):
+        if not isinstance(self.country, str) or not _COUNTRY.fullmatch(self.country):
             raise TrustBundleError("BAD_DSC", "a DSC's country is an ISO 3166 alpha-2 code")
         try:
             load_certificate(self.certificate_der)
@@ -119,7 +119,7 @@ def bundle_payload(
         raise TrustBundleError("BAD_SEQUENCE", "sequence is a non-negative integer")
     if rfc3339(valid_until) <= rfc3339(issued_at):
         raise TrustBundleError("BAD_TIME", "valid_until must be after issued_at")
-    if not isinstance(issuer, str) or not _COUNTRY.match(issuer):
+    if not isinstance(issuer, str) or not _COUNTRY.fullmatch(issuer):
         raise TrustBundleError("BAD_ISSUER", "issuer is an ISO 3166 alpha-2 code")
     if any(not isinstance(dsc, BundleDsc) for dsc in dscs):
         raise TrustBundleError("BAD_DSC", "dscs are BundleDsc entries")
@@ -136,7 +136,7 @@ def bundle_payload(
     if not isinstance(rules, Mapping):
         raise TrustBundleError("BAD_RULES", "rules maps a check mode to its list of rules")
     for mode, mode_rules in rules.items():
-        if not isinstance(mode, str) or not _MODE.match(mode):
+        if not isinstance(mode, str) or not _MODE.fullmatch(mode):
             raise TrustBundleError("BAD_RULES", f"{mode!r} is not 'venue' or 'border:XX'")
         if isinstance(mode_rules, str | bytes) or any(
             not isinstance(rule, Mapping) for rule in mode_rules

@@ -36,6 +36,8 @@ _UVCI = re.compile(r"^URN:UVCI:01:[A-Z]{2}:[A-Z0-9/:]{1,60}#[A-Z0-9/:]$")
 
 def luhn_mod_n(text: str) -> str:
     """The Luhn mod N check character of ``text`` over :data:`CODE_POINTS`."""
+    if not isinstance(text, str):
+        raise UvciError("BAD_UVCI", "a UVCI is text")
     factor = 2
     total = 0
     try:
@@ -55,7 +57,7 @@ def new_uvci(issuer: str = "VRS", *, country: str = "JP", opaque: str | None = N
     """
     if not isinstance(country, str) or not re.fullmatch(r"[A-Z]{2}", country):
         raise UvciError("BAD_UVCI_PART", "country is an ISO 3166 alpha-2 code, e.g. 'JP'")
-    if not isinstance(issuer, str) or not _PART.match(issuer):
+    if not isinstance(issuer, str) or not _PART.fullmatch(issuer):
         raise UvciError("BAD_UVCI_PART", "issuer is 1-20 of A-Z, 0-9")
     if opaque is None:
         random32 = base64.b32encode(secrets.token_bytes(15))[:OPAQUE_LENGTH]
@@ -72,7 +74,7 @@ def is_valid_uvci(uvci: object) -> bool:
     For our own identifiers only: other issuers' checksums are unreliable in real data, and a
     verifier must not reject a certificate for one.
     """
-    if not isinstance(uvci, str) or len(uvci) > MAX_LENGTH or not _UVCI.match(uvci):
+    if not isinstance(uvci, str) or len(uvci) > MAX_LENGTH or not _UVCI.fullmatch(uvci):
         return False
     body, _, check = uvci.rpartition("#")
     return luhn_mod_n(body) == check

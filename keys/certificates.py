@@ -125,7 +125,7 @@ def _utc(moment: datetime, what: str) -> datetime:
 
 
 def _name(country: str, organization: str, common_name: str) -> x509.Name:
-    if not isinstance(country, str) or not _COUNTRY.match(country):
+    if not isinstance(country, str) or not _COUNTRY.fullmatch(country):
         raise CertificateError("BAD_COUNTRY", "country is an ISO 3166 alpha-2 code, e.g. 'JP'")
     for value in (organization, common_name):
         if not isinstance(value, str) or not value.strip() or len(value) > _MAX_NAME:

@@ -91,6 +91,8 @@ class BundleSigner(Protocol):
 
 def spki_der(public_key: ec.EllipticCurvePublicKey) -> bytes:
     """The DER SubjectPublicKeyInfo of a public key."""
+    if not isinstance(public_key, ec.EllipticCurvePublicKey):
+        raise CertificateError("KEY_MISMATCH", "an EC public key is required")
     return public_key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )

@@ -42,7 +42,7 @@ _KEY_SUFFIX = ".key.pem"
 
 def check_label(label: object) -> str:
     """A key label: 1–64 of ``a-z 0-9 . _ -``, starting with a letter or digit."""
-    if not isinstance(label, str) or not _LABEL.match(label):
+    if not isinstance(label, str) or not _LABEL.fullmatch(label):
         raise KeyStoreError(
             "BAD_LABEL", "a key label is 1-64 characters of a-z, 0-9, '.', '_', '-'"
         )

@@ -16,6 +16,7 @@ class Symbol:
     text: str  # zxing's plain text (GS1: FNC1 as GS)
     format: str  # "QRCode", "DataMatrix", "Code128", "DataBar", ...
     symbology: str  # the AIM identifier, e.g. "]Q3", "]d2", "]C1", "]e0"
+    gs1: bool = False  # the symbol says it holds GS1 data (FNC1 in first position)
 
 
 _COUPON_FORMATS = zxingcpp.BarcodeFormats([zxingcpp.BarcodeFormat.QRCode])
@@ -35,7 +36,12 @@ def _zxing(grey: npt.NDArray[np.uint8], formats: zxingcpp.BarcodeFormats) -> lis
     found = zxingcpp.read_barcodes(
         grey, formats=formats, text_mode=zxingcpp.TextMode.Plain, try_invert=False
     )
-    return [Symbol(r.text, r.format.name, r.symbology_identifier) for r in found if r.valid]
+    gs1 = zxingcpp.ContentType.GS1
+    return [
+        Symbol(r.text, r.format.name, r.symbology_identifier, r.content_type == gs1)
+        for r in found
+        if r.valid
+    ]
 
 
 @functools.cache
@@ -51,7 +57,7 @@ def _pyzbar() -> ModuleType | None:
 _ZBAR_NAMES = {
     "QRCODE": ("QRCode", "]Q1"),
     "CODE128": ("Code128", "]C0"),
-    "DATABAR": ("DataBar", "]e0"),
+    "DATABAR": ("DataBarOmni", "]e0"),
     "DATABAR_EXP": ("DataBarExp", "]e0"),
 }
 
@@ -79,5 +85,5 @@ def coupon_symbols(grey: npt.NDArray[np.uint8]) -> list[Symbol]:
 
 def lot_symbols(grey: npt.NDArray[np.uint8]) -> list[Symbol]:
     """GS1-capable symbols in the frame (DataMatrix, QR, Code 128, DataBar)."""
-    wanted = frozenset({"QRCode", "Code128", "DataBar", "DataBarExp"})
+    wanted = frozenset({"QRCode", "Code128", "DataBarOmni", "DataBarExp"})
     return _zxing(grey, _LOT_FORMATS) or _zbar(grey, wanted)

@@ -35,7 +35,8 @@ BLURS = (0.0, 0.8, 1.4, 2.0, 2.7)  # template blur sigmas, canonical px
 COARSE_BLUR = 2  # the blur the cell search uses; the reading picks the strip's own
 SLACK_X = 3  # a cell may sit this many px off the fitted pitch (perspective, print)
 MIN_SCORE = 0.55  # a cell's best correlation must reach this
-MIN_MARGIN = 0.07  # and beat the runner-up digit by this much
+MIN_MARGIN = 0.05  # and beat the runner-up by this share of the two templates' distance
+CELL_SPREAD = 0.2  # and be at most this much below the line's median cell
 QUIET_MAX = 0.45  # correlation allowed in the cell before the first / after the last digit
 MIN_OBJECTIVE = 0.45  # a mean cell score below this is not a line of OCR-B digits
 
@@ -112,6 +113,9 @@ def _find_lines(grey: U8, limit: int = 3) -> list[_LineBox]:
     groups = _components_of(linked)
     boxes: list[tuple[float, _LineBox]] = []
     for members in groups:
+        # 18 digits are about 16 heights wide however they are split or merged.
+        if w[members].sum() < 8 * np.median(h[members]):
+            continue
         box = _group_box(labels, idx[members] + 1, stats[idx[members] + 1])
         if box is None:
             continue
@@ -210,14 +214,25 @@ def _rectify(grey: U8, box: _LineBox, scale: float, shift: float = 0.0) -> F32:
     return np.asarray(255.0 - strip.astype(np.float32), np.float32)
 
 
-def _coarse_scores(strip: F32) -> F32:
-    """(10, columns): each digit's correlation at each x (best over the y slack), one blur."""
+@functools.cache
+def _template_distances() -> F32:
+    """(blurs, 10, 10): Euclidean distance between the unit-norm templates of two digits."""
     t = _templates()
-    per = [
-        cv2.matchTemplate(strip, template, cv2.TM_CCOEFF_NORMED).max(axis=0)
-        for template in t.stack[COARSE_BLUR]
-    ]
-    return np.asarray(np.stack(per), np.float32)
+    unit = t.matrix.T.reshape(len(BLURS), 10, -1)
+    dots = np.einsum("bij,bkj->bik", unit, unit)
+    distances = np.sqrt(np.maximum(2.0 - 2.0 * dots, 0.0))
+    return np.asarray(np.maximum(distances, 1e-3), np.float32)
+
+
+def _coarse_scores(strip: F32) -> tuple[F32, npt.NDArray[np.intp]]:
+    """(10, columns) each digit's correlation at each x, best over the y slack, at one blur;
+    and the y offset where the best digit fits at each x."""
+    t = _templates()
+    responses = np.stack(
+        [cv2.matchTemplate(strip, tpl, cv2.TM_CCOEFF_NORMED) for tpl in t.stack[COARSE_BLUR]]
+    )  # (10, rows, columns)
+    rows = responses.max(axis=0).argmax(axis=0)
+    return np.asarray(responses.max(axis=1), np.float32), rows
 
 
 def _fit_cells(scores: F32, pitch: float) -> tuple[float, float, float]:
@@ -240,19 +255,39 @@ def _fit_cells(scores: F32, pitch: float) -> tuple[float, float, float]:
     return top[1], top[2], top[0] / DIGITS
 
 
-def _cell_scores(strip: F32, lefts: npt.NDArray[np.intp]) -> F32:
+def _bend_cells(scores: F32, start: float, pitch: float) -> npt.NDArray[np.float64]:
+    """Left edges of the 18 cells, bent from the straight fit by a quadratic in the cell
+    index: under perspective the pitch shrinks along the line. Each cell's best column
+    within a few px of the current guess pulls the curve, twice (a wide and a narrow pass)."""
+    best = scores.max(axis=0)
+    k = np.arange(DIGITS)
+    positions = np.asarray(start + k * pitch, np.float64)
+    for reach in (5, 3):
+        guess = np.rint(positions).astype(np.intp)
+        offsets = np.arange(-reach, reach + 1)
+        columns = np.clip(guess[:, None] + offsets[None, :], 0, best.shape[0] - 1)
+        local = best[columns]
+        found = guess + offsets[np.argmax(local, axis=1)]
+        weights = np.maximum(local.max(axis=1), 0.05)
+        positions = np.asarray(np.polyval(np.polyfit(k, found, 2, w=weights), k), np.float64)
+    return np.asarray(positions, np.float64)
+
+
+def _cell_scores(strip: F32, lefts: npt.NDArray[np.intp], best_rows: npt.NDArray[np.intp]) -> F32:
     """(cells, 2 * SLACK_X + 1, blurs, 10): normalised correlation of every template with
-    every cell at every x offset (best over the y slack), as one matrix product."""
+    every cell at every x offset (best of 5 rows around the coarse fit), one matrix product."""
     t = _templates()
     windows = np.lib.stride_tricks.sliding_window_view(strip, (t.height, t.width))
     offsets = np.arange(-SLACK_X, SLACK_X + 1)
     xs = np.clip(lefts[:, None] + offsets[None, :], 0, windows.shape[1] - 1)
-    patches = windows[:, xs].reshape(-1, t.height * t.width)
-    patches = patches - patches.mean(axis=1, keepdims=True)
-    norms = np.linalg.norm(patches, axis=1, keepdims=True)
-    patches /= np.maximum(norms, 1e-3)
-    scores = (patches @ t.matrix).reshape(windows.shape[0], *xs.shape, len(BLURS), 10)
-    return np.asarray(scores.max(axis=0), np.float32)
+    ys = np.clip(best_rows[lefts][:, None] + np.arange(-2, 3)[None, :], 0, windows.shape[0] - 1)
+    patches = windows[ys[:, :, None], xs[:, None, :]].reshape(-1, t.height * t.width)
+    # The templates have zero mean, so only the patches' norms about their means are needed.
+    centred_sq = (patches * patches).sum(axis=1) - patches.sum(axis=1) ** 2 / patches.shape[1]
+    norms = np.sqrt(np.maximum(centred_sq, 1e-6))
+    scores = (patches @ t.matrix) / norms[:, None]
+    scores = scores.reshape(DIGITS, 5, offsets.size, len(BLURS), 10)
+    return np.asarray(scores.max(axis=1), np.float32)
 
 
 def _quiet(coarse: F32, column: float) -> bool:
@@ -261,13 +296,19 @@ def _quiet(coarse: F32, column: float) -> bool:
     return lo >= hi or float(coarse[:, lo:hi].max()) <= QUIET_MAX
 
 
-def _classify(strip: F32, coarse: F32, start: float, pitch: float) -> tuple[str, float] | None:
+def _classify(
+    strip: F32, coarse: F32, rows: npt.NDArray[np.intp], start: float, pitch: float
+) -> tuple[str, float] | None:
     """Each cell's digit, or None when any cell is unclear or a quiet zone holds ink."""
-    if not (_quiet(coarse, start - pitch) and _quiet(coarse, start + DIGITS * pitch)):
+    positions = _bend_cells(coarse, start, pitch)
+    first_pitch, last_pitch = positions[1] - positions[0], positions[-1] - positions[-2]
+    if not (
+        _quiet(coarse, positions[0] - first_pitch) and _quiet(coarse, positions[-1] + last_pitch)
+    ):
         return None
     k = np.arange(DIGITS)
-    lefts = np.rint(start + k * pitch).astype(np.intp)
-    cells = _cell_scores(strip, lefts)  # (18, offsets, blurs, 10)
+    lefts = np.clip(np.rint(positions).astype(np.intp), 0, coarse.shape[1] - 1)
+    cells = _cell_scores(strip, lefts, rows)  # (18, offsets, blurs, 10)
     # The whole strip went through one lens: read it with the blur that fits it best.
     blur = int(np.argmax(cells.max(axis=(1, 3)).sum(axis=0)))
     per_offset = cells[:, :, blur, :]  # (18, offsets, 10)
@@ -280,9 +321,17 @@ def _classify(strip: F32, coarse: F32, start: float, pitch: float) -> tuple[str,
     order = np.argsort(near, axis=1)
     top = near[k, order[:, -1]]
     second = near[k, order[:, -2]]
-    if float(top.min()) < MIN_SCORE or float((top - second).min()) < MIN_MARGIN:
+    # Margins are judged against how different the two digits' templates are: 3 and 5 blurred
+    # differ in few pixels, so a small margin between them is as clear as a large one between
+    # 1 and 0 (both are noise projected on the templates' difference).
+    spread = _template_distances()[blur, order[:, -1], order[:, -2]]
+    margin = (top - second) / spread
+    # Every cell must read about as well as the line as a whole: a cell that fits far worse
+    # than its neighbours is misplaced or damaged, and its best digit is a guess.
+    floor = max(MIN_SCORE, float(np.median(top)) - CELL_SPREAD)
+    if float(top.min()) < floor or float(margin.min()) < MIN_MARGIN:
         return None
-    confidence = np.minimum(1.0, (top - second) / 0.3) * np.minimum(1.0, top / 0.8)
+    confidence = np.minimum(1.0, margin / (4 * MIN_MARGIN)) * np.minimum(1.0, top / 0.8)
     return "".join(str(int(d)) for d in order[:, -1]), float(confidence.min())
 
 
@@ -299,14 +348,14 @@ def _read_box(grey: U8, box: _LineBox) -> tuple[str, float] | None:
             strip = _rectify(grey, box, step_scale)
             if upside_down:
                 strip = np.ascontiguousarray(strip[::-1, ::-1])
-            coarse = _coarse_scores(strip)
+            coarse, rows = _coarse_scores(strip)
             start, pitch, objective = _fit_cells(coarse, t.pitch)
             if attempt or abs(pitch / t.pitch - 1) < 0.03:
                 break
             step_scale *= pitch / t.pitch  # the first guess of the size was off: warp again
         if objective < MIN_OBJECTIVE:
             continue
-        read = _classify(strip, coarse, start, pitch)
+        read = _classify(strip, coarse, rows, start, pitch)
         if read is not None:
             return read
     return None

@@ -15,6 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import cv2
+import numpy as np
+import numpy.typing as npt
+
 from scanner import _ocr
 from scanner._barcodes import coupon_symbols
 from scanner._images import load_image, to_grey
@@ -24,6 +28,7 @@ from scanner.errors import ConsensusError
 __all__ = ["CouponConsensus", "CouponRead", "parse_coupon_line", "read_coupon"]
 
 TICKET_TYPES = {1: "vaccination", 2: "screening only"}
+OCR_MAX_SIDE = 1600  # larger images are shrunk to this long side for the OCR-B line
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,17 @@ def parse_coupon_line(
     )
 
 
+def _frame_sized(grey: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """A phone photo shrunk to camera-frame size: the recogniser looks for digits of
+    frame-sized height (about 10-90 px), and a 12-megapixel photo's are larger."""
+    long_side = max(grey.shape)
+    if long_side <= OCR_MAX_SIDE:
+        return grey
+    k = OCR_MAX_SIDE / long_side
+    size = (round(grey.shape[1] * k), round(grey.shape[0] * k))
+    return np.asarray(cv2.resize(grey, size, interpolation=cv2.INTER_AREA), np.uint8)
+
+
 def read_coupon(image: object, *, allow_legacy: bool = True, ocr: bool = True) -> CouponRead | None:
     """Find a coupon in a camera frame or photo and read it (QR first, then the OCR-B line).
 
@@ -85,7 +101,7 @@ def read_coupon(image: object, *, allow_legacy: bool = True, ocr: bool = True) -
             return read
     if not ocr:
         return None
-    for line, confidence in _ocr.read_lines(grey):
+    for line, confidence in _ocr.read_lines(_frame_sized(grey)):
         read = parse_coupon_line(
             line, method="ocr", confidence=confidence, allow_legacy=allow_legacy
         )

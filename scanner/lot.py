@@ -29,7 +29,7 @@ from scanner._images import load_image, to_grey
 from scanner.checkdigits import is_valid_gtin
 from scanner.errors import GtinTableError
 
-__all__ = ["Gs1Error", "GtinTable", "LotRead", "parse_gs1", "read_lot"]
+__all__ = ["Gs1Error", "GtinTable", "LotRead", "lot_from_text", "parse_gs1", "read_lot"]
 
 GS = "\x1d"
 GS1_SYMBOLOGIES = {"]d2", "]Q3", "]C1", "]e0", "]J1"}  # AIM identifiers of GS1 symbols
@@ -61,7 +61,8 @@ class LotRead:
     expiry: date | None
     serial: str | None
     product: str | None  # EU product code from the GTIN table, or None
-    symbology: str  # "DataMatrix", "QRCode", "Code128", "DataBar", "DataBarExp", "text"
+    symbology: str  # zxing's format name ("DataMatrix", "QRCode", "Code128", "DataBarOmni",
+    # "DataBarExp", ...), or "text" for text handed to lot_from_text
     raw: str  # the decoded text, FNC1 as GS
 
 
@@ -217,11 +218,20 @@ def _table(gtin_table: GtinTable | Mapping[str, str] | str | Path | None) -> Gti
 
 
 def lot_from_text(
-    text: str, *, symbology: str = "text", aim: str = "", gtin_table: GtinTable | None = None
+    text: str,
+    *,
+    symbology: str = "text",
+    aim: str = "",
+    gs1: bool = False,
+    gtin_table: GtinTable | None = None,
 ) -> LotRead | None:
-    """A lot read from decoded text, or None when it is not GS1 data with a valid GTIN."""
+    """A lot read from decoded text, or None when it is not GS1 data with a valid GTIN.
+
+    Text from a symbol not flagged GS1 is accepted only in the bracketed form or when it
+    starts with AI 01 and its GTIN's check digit holds (a plain Code 128 label).
+    """
     prefixed = text[:1] == "]" and text[:3] in GS1_SYMBOLOGIES
-    gs1 = aim in GS1_SYMBOLOGIES or prefixed
+    gs1 = gs1 or aim in GS1_SYMBOLOGIES or prefixed
     try:
         fields = parse_gs1(text)
         gtin = fields.get("01")
@@ -248,7 +258,11 @@ def read_lot(
     grey = to_grey(load_image(image))
     for symbol in lot_symbols(grey):
         read = lot_from_text(
-            symbol.text, symbology=symbol.format, aim=symbol.symbology, gtin_table=table
+            symbol.text,
+            symbology=symbol.format,
+            aim=symbol.symbology,
+            gs1=symbol.gs1,
+            gtin_table=table,
         )
         if read is not None:
             return read

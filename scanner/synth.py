@@ -2,9 +2,9 @@
 
 Pure image operations (numpy + OpenCV) so tests and benchmarks can photograph coupons that
 ``certs.coupon`` rendered without this package importing ``certs``. Everything is
-deterministic in ``(seed, frame)``: the pose of the coupon is drawn from ``seed`` alone (a
-hand holding a ticket under a tablet), and each frame adds its own small jitter, blur, noise,
-lighting and JPEG loss, as consecutive camera frames do.
+deterministic in ``(seed, frame)``: the pose of the coupon, the desk and the light are drawn
+from ``seed`` alone (a hand holding a ticket under a tablet), and each frame adds its own hand
+shake, blur, noise and JPEG loss (and moves the finger), as consecutive camera frames do.
 
 Levels (:data:`LEVELS`): ``clean``, ``mild``, ``low_res`` (the ticket small in the frame),
 ``occluded`` (a finger over part of the QR code) and ``hard`` (the issue's hard set:
@@ -136,8 +136,9 @@ def photograph(
     levels that occlude part of it.
     """
     spec = LEVELS[level] if isinstance(level, str) else level
-    pose_rng = np.random.default_rng([seed, 0])
-    rng = np.random.default_rng([seed, frame + 1])
+    pose_rng = np.random.default_rng([seed, 0])  # the coupon's pose, the desk and the light
+    scene_rng = np.random.default_rng([seed, 1])
+    rng = np.random.default_rng([seed, frame + 2])  # what changes from frame to frame
     scale = float(pose_rng.uniform(*spec.px_per_mm)) / source_px_per_mm
     h, w = printed.shape[:2]
     ticket = printed.astype(np.float32)
@@ -166,12 +167,12 @@ def photograph(
     sw, sh = small_size
     src = np.array([[0, 0], [sw, 0], [sw, sh], [0, sh]], np.float32)
     matrix = cv2.getPerspectiveTransform(src, corners)
-    scene = _background(rng, FRAME_SIZE)
-    paper_tone = np.float32(rng.uniform(0.85, 1.0))
+    scene = _background(scene_rng, FRAME_SIZE)
+    paper_tone = np.float32(scene_rng.uniform(0.85, 1.0))
     warped = cv2.warpPerspective(small * paper_tone, matrix, FRAME_SIZE, flags=cv2.INTER_LINEAR)
     mask = cv2.warpPerspective(np.ones((sh, sw), np.float32), matrix, FRAME_SIZE)[..., None]
     scene = scene * (1 - mask) + warped * mask
-    scene *= _lighting(rng, spec, FRAME_SIZE)[..., None]
+    scene *= _lighting(scene_rng, spec, FRAME_SIZE)[..., None]
     sigma = float(rng.uniform(*spec.blur_sigma))
     scene = np.asarray(cv2.GaussianBlur(scene, (0, 0), sigma), np.float32)
     scene += rng.normal(0, spec.noise_sigma, scene.shape).astype(np.float32)

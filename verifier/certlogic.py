@@ -16,6 +16,7 @@ Values are JSON values plus :class:`datetime.datetime` (the result of ``plusTime
 from __future__ import annotations
 
 import calendar
+import functools
 import itertools
 import re
 from collections.abc import Callable
@@ -25,7 +26,16 @@ from typing import Any
 
 from verifier.errors import VerifierError
 
-__all__ = ["CertLogicError", "Issue", "evaluate", "is_truthy", "parse_datetime", "validate"]
+__all__ = [
+    "CertLogicError",
+    "Compiled",
+    "Issue",
+    "compile_expression",
+    "evaluate",
+    "is_truthy",
+    "parse_datetime",
+    "validate",
+]
 
 MAX_DEPTH = 64
 
@@ -68,6 +78,7 @@ def is_truthy(value: Any) -> bool:
     return True  # date-times
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_datetime(text: str) -> datetime:
     """An ISO 8601 date or date-time as an aware UTC instant; a zone-less value is UTC.
 
@@ -181,120 +192,191 @@ _COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
 _DATE_COMPARISONS = frozenset({"before", "after", "not-after", "not-before"})
 
 
-def _var(path: Any, data: Any) -> Any:
-    if not isinstance(path, str):
-        raise CertLogicError('not of the form { "var": "<path>" }')
-    if path == "":
-        return data
-    value = data
-    for part in path.split("."):
-        if value is None:
-            return None
-        if isinstance(value, dict):
-            value = value.get(part)
-        elif isinstance(value, list) and part.isdigit():
-            index = int(part)
-            value = value[index] if index < len(value) else None
-        else:
-            return None
-    return value
+Compiled = Callable[[Any], Any]
 
 
 def evaluate(expr: Any, data: Any) -> Any:
     """The value of a CertLogic expression for a data context."""
-    return _evaluate(expr, data, 0)
+    return compile_expression(expr)(data)
 
 
-def _evaluate(expr: Any, data: Any, depth: int) -> Any:
+def compile_expression(expr: Any) -> Compiled:
+    """``expr`` turned once into nested closures: calling the result with a data context
+    evaluates it. Structural problems raise :class:`CertLogicError` only when (and if) the
+    faulty part is reached, exactly as evaluation does; operands are evaluated lazily."""
+    return _compile(expr, 0)
+
+
+def _raises(message: str) -> Compiled:
+    def fail(data: Any) -> Any:
+        raise CertLogicError(message)
+
+    return fail
+
+
+def _constant(value: Any) -> Compiled:
+    return lambda data: value
+
+
+def _compile(expr: Any, depth: int) -> Compiled:
     if depth > MAX_DEPTH:
-        raise CertLogicError("expression nested too deeply")
+        return _raises("expression nested too deeply")
     if isinstance(expr, str | bool | int) or expr is None:
-        return expr
+        return _constant(expr)
     if isinstance(expr, float):
         if expr.is_integer():
-            return int(expr)
-        raise CertLogicError(f"{expr} is a non-integer number")
+            return _constant(int(expr))
+        return _raises(f"{expr} is a non-integer number")
     if isinstance(expr, list):
-        return [_evaluate(item, data, depth + 1) for item in expr]
+        items = [_compile(item, depth + 1) for item in expr]
+        return lambda data: [item(data) for item in items]
     if not isinstance(expr, dict) or len(expr) != 1:
-        raise CertLogicError("invalid CertLogic expression")
+        return _raises("invalid CertLogic expression")
     ((operator, operands),) = expr.items()
     if operator == "var":
-        return _var(operands, data)
+        return _compile_var(operands)
     if not isinstance(operands, list):
-        raise CertLogicError('operation not of the form { "<operator>": [ <values...> ] }')
-    return _operate(operator, operands, data, depth + 1)
+        return _raises('operation not of the form { "<operator>": [ <values...> ] }')
+    builder = _OPERATORS.get(operator)
+    if builder is None:
+        return _raises(f'unrecognised operator: "{operator}"')
+    low, high = _OPERAND_COUNTS[operator]
+    if len(operands) < low or (high is not None and len(operands) > high):
+        return _raises(f"{operator} has {len(operands)} operands")
+    return builder(operator, operands, depth + 1)
 
 
-def _operate(operator: str, operands: list[Any], data: Any, depth: int) -> Any:
-    def ev(item: Any) -> Any:
-        return _evaluate(item, data, depth)
+def _compile_var(path: Any) -> Compiled:
+    if not isinstance(path, str):
+        return _raises('not of the form { "var": "<path>" }')
+    if path == "":
+        return lambda data: data
+    parts = [(part, int(part) if part.isdigit() else None) for part in path.split(".")]
 
-    if operator == "if":
-        _arity(operator, operands, 3)
-        return ev(operands[1]) if is_truthy(ev(operands[0])) else ev(operands[2])
-    if operator == "and":
-        if len(operands) < 2:
-            raise CertLogicError("and needs at least 2 operands")
+    def var(data: Any) -> Any:
+        value = data
+        for key, index in parts:
+            if isinstance(value, dict):
+                value = value.get(key)
+            elif isinstance(value, list) and index is not None:
+                value = value[index] if index < len(value) else None
+            else:
+                return None
+        return value
+
+    return var
+
+
+def _if(operator: str, operands: list[Any], depth: int) -> Compiled:
+    guard, then, otherwise = (_compile(item, depth) for item in operands)
+    return lambda data: then(data) if is_truthy(guard(data)) else otherwise(data)
+
+
+def _and(operator: str, operands: list[Any], depth: int) -> Compiled:
+    items = [_compile(item, depth) for item in operands]
+
+    def conjunction(data: Any) -> Any:
         value: Any = None
-        for item in operands:
-            value = ev(item)
+        for item in items:
+            value = item(data)
             if not is_truthy(value):
                 return value
         return value
-    if operator == "!":
-        _arity(operator, operands, 1)
-        return not is_truthy(ev(operands[0]))
-    if operator == "===":
-        _arity(operator, operands, 2)
-        return _strict_equal(ev(operands[0]), ev(operands[1]))
-    if operator == "in":
-        _arity(operator, operands, 2)
-        needle, haystack = ev(operands[0]), ev(operands[1])
-        if not isinstance(haystack, list):
+
+    return conjunction
+
+
+def _not(operator: str, operands: list[Any], depth: int) -> Compiled:
+    operand = _compile(operands[0], depth)
+    return lambda data: not is_truthy(operand(data))
+
+
+def _equal(operator: str, operands: list[Any], depth: int) -> Compiled:
+    left, right = (_compile(item, depth) for item in operands)
+    return lambda data: _strict_equal(left(data), right(data))
+
+
+def _in(operator: str, operands: list[Any], depth: int) -> Compiled:
+    needle, haystack = (_compile(item, depth) for item in operands)
+
+    def contains(data: Any) -> bool:
+        value, items = needle(data), haystack(data)
+        if not isinstance(items, list):
             raise CertLogicError("in needs an array as second operand")
-        return any(_strict_equal(needle, item) for item in haystack)
-    if operator == "+":
-        values = [ev(item) for item in operands]
+        return any(_strict_equal(value, item) for item in items)
+
+    return contains
+
+
+def _plus(operator: str, operands: list[Any], depth: int) -> Compiled:
+    items = [_compile(item, depth) for item in operands]
+
+    def add(data: Any) -> int:
+        values = [item(data) for item in items]
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
             raise CertLogicError("+ adds integers only")
         return sum(values)
-    if operator in _COMPARISONS:
-        values = [ev(item) for item in operands]
-        if operator in _DATE_COMPARISONS and not all(isinstance(v, datetime) for v in values):
+
+    return add
+
+
+def _comparison(operator: str, operands: list[Any], depth: int) -> Compiled:
+    items = [_compile(item, depth) for item in operands]
+    dates_only = operator in _DATE_COMPARISONS
+
+    def compare(data: Any) -> bool:
+        values = [item(data) for item in items]
+        if dates_only and not all(isinstance(v, datetime) for v in values):
             raise CertLogicError(f"{operator} compares date-times only")
         return _compare(operator, values)
-    if operator == "plusTime":
-        _arity(operator, operands, 3)
-        return _plus_time(ev(operands[0]), operands[1], operands[2])
-    if operator == "reduce":
-        return _reduce(operands, data, depth)
-    if operator == "extractFromUVCI":
-        _arity(operator, operands, 2)
-        return _extract_from_uvci(ev(operands[0]), operands[1])
-    if operator == "dccDateOfBirth":
-        _arity(operator, operands, 1)
-        return _dcc_date_of_birth(ev(operands[0]))
-    raise CertLogicError(f'unrecognised operator: "{operator}"')
+
+    return compare
 
 
-def _reduce(operands: list[Any], data: Any, depth: int) -> Any:
-    _arity("reduce", operands, 3)
-    items = _evaluate(operands[0], data, depth)
-    accumulator = _evaluate(operands[2], data, depth)
-    if items is None:
+def _plus_time_op(operator: str, operands: list[Any], depth: int) -> Compiled:
+    operand, amount, unit = _compile(operands[0], depth), operands[1], operands[2]
+    return lambda data: _plus_time(operand(data), amount, unit)
+
+
+def _reduce(operator: str, operands: list[Any], depth: int) -> Compiled:
+    source, step, initial = (_compile(item, depth) for item in operands)
+
+    def reduce(data: Any) -> Any:
+        items, accumulator = source(data), initial(data)
+        if items is None:
+            return accumulator
+        if not isinstance(items, list):
+            raise CertLogicError("reduce needs an array or null as first operand")
+        for item in items:
+            accumulator = step({"current": item, "accumulator": accumulator, "data": data})
         return accumulator
-    if not isinstance(items, list):
-        raise CertLogicError("reduce needs an array or null as first operand")
-    for item in items:
-        context = {"current": item, "accumulator": accumulator, "data": data}
-        accumulator = _evaluate(operands[1], context, depth)
-    return accumulator
+
+    return reduce
 
 
-def _arity(operator: str, operands: list[Any], count: int) -> None:
-    if len(operands) != count:
-        raise CertLogicError(f"{operator} needs exactly {count} operands, got {len(operands)}")
+def _extract_op(operator: str, operands: list[Any], depth: int) -> Compiled:
+    operand, index = _compile(operands[0], depth), operands[1]
+    return lambda data: _extract_from_uvci(operand(data), index)
+
+
+def _date_of_birth_op(operator: str, operands: list[Any], depth: int) -> Compiled:
+    operand = _compile(operands[0], depth)
+    return lambda data: _dcc_date_of_birth(operand(data))
+
+
+_OPERATORS: dict[str, Callable[[str, list[Any], int], Compiled]] = {
+    "if": _if,
+    "and": _and,
+    "!": _not,
+    "===": _equal,
+    "in": _in,
+    "+": _plus,
+    **{name: _comparison for name in _COMPARISONS},
+    "plusTime": _plus_time_op,
+    "reduce": _reduce,
+    "extractFromUVCI": _extract_op,
+    "dccDateOfBirth": _date_of_birth_op,
+}
 
 
 _OPERAND_COUNTS: dict[str, tuple[int, int | None]] = {

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from certs import wire
-from verifier.certlogic import CertLogicError, evaluate, is_truthy
+from verifier.certlogic import CertLogicError, is_truthy
 from verifier.decode import json_value
 from verifier.result import Check, CheckResult, Code
 from verifier.schema import check_payload
@@ -377,7 +377,7 @@ def check_rules(ctx: Context) -> CheckResult:
     rules = _current_rules(rule_sets[ctx.mode], ctx, country)
     for rule in rules:
         try:
-            passed = is_truthy(evaluate(rule.logic, data))
+            passed = is_truthy(rule.evaluate(data))
         except CertLogicError as exc:
             errors.append(f"{rule.identifier}: {exc.message}")
             continue

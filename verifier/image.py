@@ -34,8 +34,7 @@ _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
 class ImageProblem(Exception):
-    """Why no QR text came out of an image: ``code`` is a result code, ``error`` whether it is
-    "could not decide" (ERROR) rather than INVALID."""
+    """Why no QR text came out of an image; ``code`` is a result code (see docs/verifier.md)."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)

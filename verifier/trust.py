@@ -15,7 +15,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from cryptography import x509
@@ -25,7 +25,13 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtensionOID
 
 from certs import wire
-from verifier.certlogic import parse_datetime, validate
+from verifier.certlogic import (
+    CertLogicError,
+    Compiled,
+    compile_expression,
+    parse_datetime,
+    validate,
+)
 from verifier.errors import TrustBundleError
 
 __all__ = [
@@ -136,6 +142,7 @@ class Rule:
     valid_from: datetime
     valid_to: datetime
     logic: Any
+    evaluate: Compiled = field(repr=False, compare=False)
 
     @classmethod
     def from_json(cls, data: Any) -> Rule:
@@ -162,8 +169,9 @@ class Rule:
                 valid_from=parse_datetime(str(data["ValidFrom"])),
                 valid_to=parse_datetime(str(data["ValidTo"])),
                 logic=data["Logic"],
+                evaluate=compile_expression(data["Logic"]),
             )
-        except (KeyError, ValueError, TypeError) as exc:
+        except (KeyError, ValueError, TypeError, CertLogicError) as exc:
             raise TrustBundleError("BUNDLE_RULE_INVALID", f"malformed rule ({exc!r})") from None
 
     def applies(self, certificate_type: str, now: datetime) -> bool:
@@ -311,7 +319,7 @@ def _verified_payload(data: bytes, pinned: ec.EllipticCurvePublicKey) -> bytes:
 def _utc(text: Any, what: str) -> datetime:
     try:
         return parse_datetime(str(text))
-    except ValueError:
+    except CertLogicError:
         raise TrustBundleError("BUNDLE_MALFORMED", f"{what} is not an RFC 3339 time") from None
 
 
@@ -346,7 +354,7 @@ def load_trust_bundle(data: bytes, pinned_key: ec.EllipticCurvePublicKey | bytes
             valid_until=_utc(body["valid_until"], "valid_until"),
             value_set_lists={k: sorted(v) for k, v in codes.items()},
         )
-    except (KeyError, TypeError, AttributeError) as exc:
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise TrustBundleError("BUNDLE_MALFORMED", f"missing or mistyped member {exc}") from None
     return store
 
@@ -363,10 +371,3 @@ def _bundle_signer(entry: Any) -> TrustedSigner:
         country=entry.get("country"),
         bundle_types=frozenset(types) if types is not None else None,
     )
-
-
-def now_utc_required(now: datetime) -> datetime:
-    """``now`` as aware UTC; a naive datetime is refused (time is always passed in, in UTC)."""
-    if now.tzinfo is None:
-        raise ValueError("now must be an aware datetime (UTC)")
-    return now.astimezone(UTC)

@@ -20,6 +20,7 @@ from vrs.domain.keyring import ServiceKeys
 from vrs.domain.resident_auth import AuthPolicy
 from vrs.domain.trust import TrustPublisher
 from vrs.settings import Settings
+from vrs.web import router as web_router
 
 #: JSON bodies (a batch of 1,000 records is about 250 KB) stay far below this.
 JSON_BODY_LIMIT = 4 * 1024 * 1024
@@ -76,6 +77,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health.router)
     _include_v1_routers(app)
+    app.include_router(web_router)
     app.add_middleware(
         BodySizeLimit,
         default_limit=JSON_BODY_LIMIT,

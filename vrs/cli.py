@@ -219,6 +219,53 @@ def _lots_load(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# --- coupons ---------------------------------------------------------------------------
+
+
+def _coupons_print(args: argparse.Namespace, settings: Settings) -> int:
+    from vrs.domain import coupon_sheets
+    from vrs.domain.rules import today_in_japan
+
+    now = _now()
+    with _session(settings) as session:
+        sheet = coupon_sheets.coupon_sheet(
+            session,
+            actor=auth.SYSTEM,
+            municipality_code=args.municipality,
+            dose=args.dose,
+            local_ids=args.local_id or None,
+            limit=args.limit,
+            now=now,
+        )
+    out = Path(args.out)
+    if out.suffix.lower() == ".png":
+        data = coupon_sheets.ticket_png(sheet, issued_on=today_in_japan(now))
+    else:
+        data = coupon_sheets.sheet_pdf(sheet, issued_on=today_in_japan(now))
+    out.write_bytes(data)
+    print(f"{len(sheet.tickets)} ticket(s) for dose {sheet.dose} written to {out}")
+    return 0
+
+
+# --- statistics ------------------------------------------------------------------------
+
+
+def _stats_compact(_args: argparse.Namespace, settings: Settings) -> int:
+    from vrs.db import stats
+
+    with _engine(settings) as engine, engine.begin() as conn:
+        print(f"dose statistics folded into {stats.compact(conn)} rows")
+    return 0
+
+
+def _stats_rebuild(_args: argparse.Namespace, settings: Settings) -> int:
+    from vrs.db import stats
+
+    with _engine(settings) as engine, engine.begin() as conn:
+        print(f"dose statistics rebuilt from the records: {stats.rebuild(conn)} rows")
+    return 0
+
+
 # --- credentials -----------------------------------------------------------------------
 
 
@@ -418,6 +465,18 @@ def _parser() -> argparse.ArgumentParser:
     lot_add.add_argument("--gtin", help="14-digit GTIN of the carton")
     lot_load = _command(lot_group, "load", _lots_load, "load lot_number,product,expires_on[,gtin]")
     lot_load.add_argument("file", help="CSV file (UTF-8); nothing is written if any row is bad")
+
+    coupons = _group(commands, "coupons", "coupon tickets")
+    print_ = _command(coupons, "print", _coupons_print, "print coupon tickets (PDF, or one PNG)")
+    print_.add_argument("--municipality", required=True, help="municipality code")
+    print_.add_argument("--dose", required=True, type=int, help="dose number on the tickets (1-9)")
+    print_.add_argument("--local-id", action="append", help="a resident to print (repeatable)")
+    print_.add_argument("--limit", type=int, default=10_000, help="most tickets (default 10,000)")
+    print_.add_argument("out", help="output file: .pdf (A4 sheets) or .png (one ticket)")
+
+    stats_group = _group(commands, "stats", "the open-statistics summary")
+    _command(stats_group, "compact", _stats_compact, "fold the summary into one row per key")
+    _command(stats_group, "rebuild", _stats_rebuild, "recompute the summary from the records")
 
     credentials = _group(commands, "credentials", "API credentials (bearer tokens)")
     create = _command(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from certs import (
     Vaccination,
     is_valid_uvci,
     issue,
+    vaccination_payload,
 )
 from certs.testing import (
     TEST_NOW,
@@ -299,3 +300,64 @@ def test_hostile_names_raise_only_payload_errors(family: Any, icao: Any) -> None
     except PayloadError:
         return
     assert_certificate_is_sound(make_certificate(signer=SIGNER, name=name), SIGNER.certificate_der)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "code"),
+    [
+        ("dose_number", 0, "BAD_DOSE_NUMBER"),
+        ("dose_number", 100, "BAD_DOSE_NUMBER"),
+        ("dose_number", True, "BAD_DOSE_NUMBER"),
+        ("dose_number", "2", "BAD_DOSE_NUMBER"),
+        ("series_length", 0, "BAD_SERIES_LENGTH"),
+        ("series_length", 10, "BAD_SERIES_LENGTH"),
+        ("date", datetime(2025, 12, 20, tzinfo=UTC), "BAD_DATE"),
+        ("date", "2025-12-20", "BAD_DATE"),
+        ("product", "", "BAD_CODE"),
+        ("product", "EU/1/20/1528\n", "BAD_CODE"),
+        ("manufacturer", "x" * 81, "BAD_CODE"),
+        ("prophylaxis", None, "BAD_CODE"),
+        ("country", "Japan", "BAD_COUNTRY"),
+        ("disease", "COVID 19", "BAD_CODE"),
+    ],
+)
+def test_hostile_vaccination_fields_are_refused(field: str, value: Any, code: str) -> None:
+    fields: dict[str, Any] = {
+        "product": "EU/1/20/1528",
+        "manufacturer": "ORG-100030215",
+        "prophylaxis": "1119349007",
+        "dose_number": 2,
+        "series_length": 2,
+        "date": date(2025, 12, 20),
+    }
+    fields[field] = value
+    with pytest.raises(PayloadError) as caught:
+        Vaccination(**fields)
+    assert caught.value.code == code
+
+
+def test_vaccination_payload_needs_its_typed_inputs() -> None:
+    with pytest.raises(PayloadError) as caught:
+        vaccination_payload({"fn": "x"}, "1980", sample_vaccination(), uvci="U")  # type: ignore[arg-type]
+    assert caught.value.code == "BAD_INPUT"
+    with pytest.raises(PayloadError):
+        issue(sample_name(), "1980", "dose", signer=SIGNER, now=TEST_NOW)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        lambda: HolderName("山田", "", "YAMADA\n", ""),
+        lambda: HolderName("山田", "太郎", "YAMADA", "TARO\n"),
+    ],
+)
+def test_a_trailing_newline_is_not_icao(name: Any) -> None:
+    with pytest.raises(PayloadError) as caught:
+        name()
+    assert caught.value.code == "BAD_ICAO_NAME"
+
+
+@pytest.mark.parametrize("dob", ["1980\n", "1980-04-01\n"])
+def test_a_trailing_newline_is_not_a_birth_date(dob: str) -> None:
+    with pytest.raises(PayloadError):
+        issue(sample_name(), dob, sample_vaccination(), signer=SIGNER, now=TEST_NOW)

@@ -173,3 +173,16 @@ def test_the_trust_bundle_doc_names_every_payload_key() -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "trust-bundle.md").read_text()
     for key in _payload():
         assert f"`{key}`" in doc
+
+
+def test_a_signer_that_is_not_es256_is_refused() -> None:
+    class Rsa:
+        kid = b"12345678"
+        algorithm = "PS256"
+
+        def sign(self, data: bytes) -> bytes:  # pragma: no cover - never reached
+            raise AssertionError
+
+    with pytest.raises(TrustBundleError) as caught:
+        sign_bundle(_payload(), Rsa())  # type: ignore[arg-type]
+    assert caught.value.code == "BAD_SIGNER"

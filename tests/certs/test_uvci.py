@@ -114,3 +114,15 @@ def test_the_checksum_refuses_characters_outside_its_alphabet() -> None:
     with pytest.raises(UvciError) as caught:
         luhn_mod_n("URN:UVCI:01:JP:abc")
     assert caught.value.code == "BAD_UVCI"
+
+
+def test_a_trailing_newline_is_not_a_valid_uvci_part() -> None:
+    assert not is_valid_uvci(new_uvci() + "\n")
+    with pytest.raises(UvciError):
+        new_uvci("VRS\n")
+
+
+@pytest.mark.parametrize("text", [None, b"URN:UVCI:01", 12])
+def test_the_checksum_of_something_that_is_not_text_is_refused(text: Any) -> None:
+    with pytest.raises(UvciError):
+        luhn_mod_n(text)

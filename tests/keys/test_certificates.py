@@ -159,3 +159,28 @@ def test_garbage_is_not_a_certificate(der: object) -> None:
     with pytest.raises(CertificateError) as caught:
         certificate_types(der)  # type: ignore[arg-type]
     assert caught.value.code == "INVALID_CERTIFICATE"
+
+
+def test_a_document_signer_needs_a_parsable_certificate_of_its_own_key() -> None:
+    from keys import CertificateError, DocumentSigner, TrustBundleSigner
+
+    with pytest.raises(CertificateError) as garbage:
+        DocumentSigner(EphemeralKey(), b"\x30\x00")
+    assert garbage.value.code == "INVALID_CERTIFICATE"
+
+    class P384Key(EphemeralKey):
+        def public_key(self) -> ec.EllipticCurvePublicKey:
+            return ec.generate_private_key(ec.SECP384R1()).public_key()
+
+    with pytest.raises(CertificateError) as curve:
+        TrustBundleSigner(P384Key())
+    assert curve.value.code == "KEY_MISMATCH"
+
+
+@pytest.mark.parametrize("key", [None, b"key", "PEM"])
+def test_a_kid_needs_a_public_key(key: object) -> None:
+    from keys import bundle_kid
+
+    with pytest.raises(CertificateError) as caught:
+        bundle_kid(key)  # type: ignore[arg-type]
+    assert caught.value.code == "KEY_MISMATCH"

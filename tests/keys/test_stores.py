@@ -57,7 +57,7 @@ def _exercise(store: KeyStore) -> None:
     with pytest.raises(KeyStoreError) as missing:
         store.load("dsc-b")
     assert missing.value.code == "KEY_NOT_FOUND"
-    for bad in ["", "UPPER", "../escape", "a" * 65, "space here"]:
+    for bad in ["", "UPPER", "../escape", "a" * 65, "space here", "dsc-a\n"]:
         with pytest.raises(KeyStoreError) as caught:
             store.load(bad)
         assert caught.value.code == "BAD_LABEL"

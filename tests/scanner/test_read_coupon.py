@@ -128,3 +128,13 @@ def test_parse_coupon_line(line: str, expected: tuple[str, bool]) -> None:
 )
 def test_parse_coupon_line_refuses(line: str) -> None:
     assert parse_coupon_line(line) is None
+
+
+def test_a_large_phone_photo_is_read_by_ocr() -> None:
+    # A 600 dpi scan-like photo (2126 px wide): digits far taller than in a camera frame.
+    ticket = CouponTicket("121310161234567894", with_qr=False)
+    photo = render_coupon(ticket, dpi=600)
+    canvas = np.full((3000, 4000, 3), 90, np.uint8)
+    canvas[900 : 900 + photo.shape[0], 800 : 800 + photo.shape[1]] = photo
+    read = read_coupon(canvas)
+    assert read is not None and read.line == "121310161234567894" and read.method == "ocr"

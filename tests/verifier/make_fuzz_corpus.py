@@ -2,8 +2,9 @@
 
     .venv/bin/python -m tests.verifier.make_fuzz_corpus
 
-Every file is an input to ``verifier.decode`` (text as .txt, bytes as .bin). Seeds are fixed, so
-the corpus only changes when this script does. What each file is: its name says it.
+Every file is an input to ``verifier.decode`` (text as .txt, bytes as .bin); its name says what it
+is. Mutations use a fixed seed, but the test signer's key is fresh on each run, so regenerating
+rewrites the signed files: the committed files are the corpus the tests read.
 """
 
 from __future__ import annotations

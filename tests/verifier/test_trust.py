@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
 
 import cbor2
@@ -116,3 +117,52 @@ def test_bundle_with_an_invalid_rule_is_refused(
     with pytest.raises(TrustBundleError) as caught:
         load_trust_bundle(bundle, public_pem(bundle_key))
     assert caught.value.code == "BUNDLE_RULE_INVALID"
+
+
+def _signed(bundle_key: ec.EllipticCurvePrivateKey, payload: bytes) -> bytes:
+    """Any payload, correctly signed as a bundle: for content the key holder got wrong."""
+    from cryptography.hazmat.primitives import hashes
+
+    from verifier.trust import bundle_kid
+
+    protected = {
+        wire.HEADER_ALG: wire.ALG_ES256,
+        wire.HEADER_KID: bundle_kid(bundle_key.public_key()),
+    }
+    to_sign = wire.sig_structure(wire.protected_bytes(protected), payload)
+    signature = wire.es256_der_to_raw(bundle_key.sign(to_sign, ec.ECDSA(hashes.SHA256())))
+    return wire.encode_sign1(protected, {}, payload, signature)
+
+
+_ZERO_KID = base64.b64encode(wire.kid_of(bytes(3))).decode()  # the KID of the DER "AAAA"
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"sequence": "x"}, "BUNDLE_MALFORMED"),
+        ({"valid_until": "tomorrow"}, "BUNDLE_MALFORMED"),
+        ({"dscs": [{"kid": _ZERO_KID, "certificate": "AAAA"}]}, "DSC_UNPARSABLE"),
+        ({"dscs": ["x"]}, "BUNDLE_MALFORMED"),
+        ({"value_sets": []}, "BUNDLE_MALFORMED"),
+        ({"revocations": {"UCI": ["%%%"]}}, "BUNDLE_MALFORMED"),
+        ({"version": 2}, "BUNDLE_VERSION"),
+        ({"format": "other"}, "BUNDLE_MALFORMED"),
+        (
+            {"rules": {"venue": [{"Identifier": "R", "Country": "JP", "Version": "1.0.0",
+              "CertificateType": "General", "ValidFrom": "soon", "ValidTo": "later",
+              "Logic": True}]}},
+            "BUNDLE_RULE_INVALID",
+        ),
+    ],
+)  # fmt: skip
+def test_malformed_content_under_a_good_signature(
+    change: dict[str, object], code: str, bundle: bytes, bundle_key: ec.EllipticCurvePrivateKey
+) -> None:
+    import json
+
+    body = json.loads(wire.parse_sign1(bundle).payload)
+    body.update(change)
+    with pytest.raises(TrustBundleError) as caught:
+        load_trust_bundle(_signed(bundle_key, json.dumps(body).encode()), public_pem(bundle_key))
+    assert caught.value.code == code

@@ -109,3 +109,74 @@ def test_prefix_missing(trust: TrustStore) -> None:
     result = verify("HC2:ABC", trust=trust, now=NOW)
     assert (result.status, result.code) == (Status.INVALID, Code.PREFIX_INVALID)
     assert wire.HC1_PREFIX == "HC1:"
+
+
+def test_every_result_code_is_documented() -> None:
+    from pathlib import Path
+
+    from verifier import Code
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "verifier.md").read_text("utf-8")
+    missing = [code.value for code in Code if f"`{code.value}`" not in page]
+    assert missing == []
+
+
+def _rule(
+    version: str,
+    logic: object,
+    *,
+    kind: str = "Vaccination",
+    valid_to: str = "2030-01-01T00:00:00Z",
+) -> dict[str, object]:
+    return {
+        "Identifier": "VR-JP-0009",
+        "Type": "Acceptance",
+        "Country": "JP",
+        "Version": version,
+        "SchemaVersion": "1.3.0",
+        "Engine": "CERTLOGIC",
+        "EngineVersion": "1.2.2",
+        "CertificateType": kind,
+        "Description": [{"lang": "ja", "desc": "規則"}, {"lang": "en", "desc": f"rule {version}"}],
+        "ValidFrom": "2021-01-01T00:00:00Z",
+        "ValidTo": valid_to,
+        "AffectedFields": [],
+        "Logic": logic,
+    }
+
+
+@pytest.mark.parametrize(
+    ("rules", "status"),
+    [
+        # the newest version of a rule is the one that applies
+        ([_rule("1.0.0", False), _rule("1.10.0", True), _rule("1.9.0", False)], Status.VALID),
+        ([_rule("1.0.0", True), _rule("2.0.0", False)], Status.INVALID),
+        # a rule past its ValidTo does not apply (the older version then does)
+        (
+            [_rule("1.0.0", True), _rule("2.0.0", False, valid_to="2021-08-01T00:00:00Z")],
+            Status.VALID,
+        ),
+        # General rules apply to every type, others only to theirs
+        ([_rule("1.0.0", False, kind="General")], Status.INVALID),
+        ([_rule("1.0.0", False, kind="Test")], Status.VALID),
+        # a rule that cannot be evaluated is "could not decide"
+        ([_rule("1.0.0", {"plusTime": [{"var": "payload.nam"}, 1, "day"]})], Status.ERROR),
+    ],
+)
+def test_rule_selection(
+    rules: list[object], status: Status, signer: TestSigner, bundle_key: object
+) -> None:
+    from verifier import load_trust_bundle
+    from verifier.testing import make_trust_bundle, public_pem
+
+    bundle = make_trust_bundle(
+        bundle_key,  # type: ignore[arg-type]
+        [signer.certificate_der],
+        now=NOW - timedelta(days=1),
+        rules={"venue": rules},
+    )
+    trust = load_trust_bundle(bundle, public_pem(bundle_key))  # type: ignore[arg-type]
+    result = verify(_hc1(signer), trust=trust, now=NOW)
+    assert result.status is status, result.failed
+    if status is Status.INVALID:
+        assert "VR-JP-0009: rule" in result.checks[-1].detail  # the English description

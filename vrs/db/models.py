@@ -12,7 +12,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint, event
 from sqlmodel import Field, SQLModel
 
 from vrs.db.types import UTCDateTime
@@ -355,6 +355,64 @@ class AuthFailure(SQLModel, table=True):
     code: str = Field(max_length=40)
 
 
+class CouponSequence(SQLModel, table=True):
+    """The next coupon serial of a municipality: serials only grow, so no number is issued
+    twice, even after the resident who held it has gone."""
+
+    __tablename__ = "coupon_sequence"
+
+    municipality_code: str = Field(primary_key=True, max_length=6, foreign_key="municipality.code")
+    next_serial: int = Field(default=1)
+    issued: int = Field(default=0)
+    updated_at: datetime = _ts()
+
+
+class ResidentLink(SQLModel, table=True):
+    """A resident who moved in, linked by a history look-up to their record elsewhere: the
+    doses of ``source`` count for the rules of this municipality's records of the resident."""
+
+    __tablename__ = "resident_link"
+    __table_args__ = (
+        Index("ix_resident_link_source", "source_municipality_code", "source_local_id"),
+    )
+
+    municipality_code: str = Field(primary_key=True, max_length=6)
+    resident_local_id: str = Field(primary_key=True, max_length=20)
+    source_municipality_code: str = Field(primary_key=True, max_length=6)
+    source_local_id: str = Field(primary_key=True, max_length=20)
+    linked_at: datetime = _ts()
+    linked_by: uuid.UUID | None = None
+
+
+class DoseStats(SQLModel, table=True):
+    """Signed dose counts per key, appended by triggers on ``dose_record``
+    (:mod:`vrs.db.stats`); a key's count is the sum of its rows."""
+
+    __tablename__ = "dose_stats"
+    __table_args__ = (Index("ix_dose_stats_date", "vaccinated_on"),)
+
+    municipality_code: str = Field(primary_key=True, max_length=6)
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    vaccinated_on: date
+    product_code: str = Field(max_length=40)
+    dose_number: int
+    age_band: str = Field(max_length=10)
+    doses: int
+
+
+def _install_stats_triggers(_target: Any, connection: Any, **kw: Any) -> None:
+    """Tables built from the models (tests, benchmarks) get the triggers the migration makes."""
+    names = {t.name for t in kw.get("tables") or ()}
+    if {"dose_record", "dose_stats"} <= names:
+        from vrs.db.stats import trigger_ddl
+
+        for statement in trigger_ddl(connection.dialect.name):
+            connection.exec_driver_sql(statement)
+
+
+event.listen(SQLModel.metadata, "after_create", _install_stats_triggers)
+
+
 class TrustPublication(SQLModel, table=True):
     """A published trust bundle: every worker serves the same bytes (and ETag) until the
     keys or the revocations change or it nears its ``valid_until``."""
@@ -391,6 +449,9 @@ ALL_TABLES = [
         "auth_challenge",
         "resident_session",
         "auth_failure",
+        "coupon_sequence",
+        "resident_link",
+        "dose_stats",
         "trust_publication",
     )
 ]

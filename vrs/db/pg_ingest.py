@@ -107,6 +107,24 @@ LEFT JOIN LATERAL (
       AND r.coupon_number = d.coupon_number OFFSET 0) AS holder ON true
 """
 
+# Doses recorded elsewhere for the holders of the series' coupons, linked by a history look-up.
+LINKED = """
+SELECT k.m AS municipality_code, k.c AS coupon_number, d.id, d.dose_number, d.vaccinated_on,
+       d.product_code, d.lot_number
+FROM json_to_recordset(%(series)s::json) AS k(m text, c text)
+CROSS JOIN LATERAL (
+    SELECT r.local_id FROM resident r
+    WHERE r.municipality_code = k.m AND r.coupon_number = k.c OFFSET 0) AS r
+CROSS JOIN LATERAL (
+    SELECT h.source_municipality_code, h.source_local_id FROM resident_link h
+    WHERE h.municipality_code = k.m AND h.resident_local_id = r.local_id OFFSET 0) AS h
+CROSS JOIN LATERAL (
+    SELECT d.id, d.dose_number, d.vaccinated_on, d.product_code, d.lot_number
+    FROM dose_record d
+    WHERE d.municipality_code = h.source_municipality_code
+      AND d.resident_local_id = h.source_local_id AND d.status <> 'voided' OFFSET 0) AS d
+"""
+
 MATCH = """
 UPDATE dose_record SET resident_local_id = %(local_id)s, status = 'recorded', updated_at = %(now)s
 WHERE municipality_code = %(municipality_code)s AND id = %(record_id)s
@@ -208,12 +226,13 @@ async def store_and_read(
     series: Sequence[tuple[str, str]],
     client_ids: Sequence[tuple[str, uuid.UUID]],
     now: datetime,
-) -> tuple[set[tuple[str, uuid.UUID]], list[dict[str, Any]]]:
+) -> tuple[set[tuple[str, uuid.UUID]], list[dict[str, Any]], list[dict[str, Any]]]:
     """Round trip one, opening the transaction: lock, insert, read back.
 
-    Returns the (municipality, client record id) of the records inserted, and the rows of
+    Returns the (municipality, client record id) of the records inserted, the rows of
     every affected series (and of records sharing a posted client id) with their rule facts
-    and their open flags (``open_flags``: a list of flag objects, or None).
+    and their open flags (``open_flags``: a list of flag objects, or None), and the doses
+    recorded elsewhere that count for those series (:data:`LINKED`).
     """
     read_params = {
         "series": _json([{"m": m, "c": c} for m, c in series]),
@@ -226,8 +245,10 @@ async def store_and_read(
         await store.execute(STORE, {"rows": _json(list(rows)), "now": now})
         read = conn.cursor(row_factory=dict_row)
         await read.execute(SERIES, read_params)
+        linked = conn.cursor(row_factory=dict_row)
+        await linked.execute(LINKED, {"series": read_params["series"]})
     inserted = {(m, cid) for m, cid in await store.fetchall()}
-    return inserted, await read.fetchall()
+    return inserted, await read.fetchall(), await linked.fetchall()
 
 
 async def write_changes(

@@ -50,6 +50,7 @@ from vrs.domain.rules import (
     OpenFlag,
     SeriesDose,
     check_device,
+    external_dose,
     flag_rows,
     match_rows,
     plan_flag_changes,
@@ -316,7 +317,7 @@ async def _store(
         for d in firsts
     ]
     series_keys = sorted({d.natural_key[:2] for d in doses})
-    inserted, rows = await store_and_read(
+    inserted, rows, linked = await store_and_read(
         conn,
         lock_keys=[key_id(series_lock_key(m, c)) for m, c in series_keys],
         rows=new,
@@ -369,6 +370,19 @@ async def _store(
             and r["status"] != "voided"
         ]
         ids = {d.id for d in series}
+        series += [
+            external_dose(
+                r["coupon_number"],
+                r["id"],
+                r["dose_number"],
+                r["vaccinated_on"],
+                r["product_code"],
+                r["lot_number"],
+            )
+            for r in linked
+            if r["municipality_code"] == municipality_code
+            and (municipality_code, r["coupon_number"]) in touched
+        ]
         mine = {rid: fl for rid, fl in open_flags.items() if rid in ids}
         updates, match_events = match_rows(municipality_code, series, now)
         matches.extend({**u, "municipality_code": municipality_code, "now": now} for u in updates)

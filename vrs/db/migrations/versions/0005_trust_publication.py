@@ -1,7 +1,7 @@
 """Published trust bundles (one row per publication, the sequence rising).
 
-Revision ID: 0004_trust_publication
-Revises: 0003_resident_auth
+Revision ID: 0005_trust_publication
+Revises: 0004_municipality_workflows
 Create Date: 2026-11-23
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004_trust_publication"
-down_revision: str | None = "0003_resident_auth"
+revision: str = "0005_trust_publication"
+down_revision: str | None = "0004_municipality_workflows"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,212 @@
+"""Bulk dose import: the tablet's rules, all or nothing, never over a verified record."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from tests.conftest import Clock, World
+from tests.vrs.dose_support import (
+    GOOD_LOT,
+    MODERNA_LOT,
+    add_lots,
+    add_resident,
+    body,
+    coupon_number,
+    line,
+)
+from vrs.db.models import AuditLog, DoseRecord, DoseRecordEvent
+from vrs.domain.reference import COMIRNATY, SPIKEVAX
+
+M = "131016"
+HEADER = "coupon,vaccinated_on,product,lot,site_code,doctor_name\n"
+SITE = "1310000017"
+
+
+@pytest.fixture(autouse=True)
+def _lots(world: World) -> None:
+    add_lots(world)
+
+
+def row(
+    serial: int,
+    dose: int = 1,
+    day: str = "2023-05-01",
+    product: str = COMIRNATY,
+    lot: str = GOOD_LOT,
+    site: str = SITE,
+    doctor: str = "",
+    municipality: str = M,
+) -> str:
+    return f"{line(serial, dose, municipality)},{day},{product},{lot},{site},{doctor}\n"
+
+
+def send(
+    client: TestClient, world: World, text: str, who: str = "municipality", code: str = M
+) -> httpx.Response:
+    return client.post(
+        f"/v1/municipalities/{code}/dose-records/import",
+        content=text.encode(),
+        headers={**world.headers(who), "Content-Type": "text/csv; charset=utf-8"},
+    )
+
+
+def stored(world: World) -> int:
+    with world.session() as s:
+        return int(s.execute(select(func.count()).select_from(DoseRecord)).scalar_one())
+
+
+def errors(answer: httpx.Response) -> list[tuple[int, str | None, str]]:
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["code"] == "INVALID_FILE"
+    return [(e["line"], e["column"], e["code"]) for e in answer.json()["errors"]]
+
+
+def test_a_good_file_is_recorded_matched_and_flagged_like_tablet_posts(
+    client: TestClient, world: World
+) -> None:
+    holder = add_resident(world, 1)
+    text = HEADER + row(1, 1, "2023-04-01") + row(1, 2, "2023-04-10", doctor="佐藤 一郎")
+    text += row(2, 1, lot="NOPE01")
+
+    answer = send(client, world, text)
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"rows": 3, "created": 3, "unchanged": 0, "pending": 1, "flagged": 2}
+    listed = client.get(
+        "/v1/dose-records", params={"coupon": line(1)}, headers=world.headers("municipality")
+    ).json()["records"]
+    assert [(r["dose_number"], r["source"], r["resident_local_id"]) for r in listed] == [
+        (1, "csv", holder), (2, "csv", holder),
+    ]  # fmt: skip
+    assert {f["rule_code"] for f in listed[1]["flags"]} == {"INTERVAL_TOO_SHORT"}
+    with world.session() as s:
+        created = s.execute(
+            select(func.count())
+            .select_from(DoseRecordEvent)
+            .where(DoseRecordEvent.kind == "created")  # type: ignore[arg-type]
+        ).scalar_one()
+        logged = s.execute(
+            select(AuditLog).where(AuditLog.action == "dose_records.import")  # type: ignore[arg-type]
+        ).scalar_one()
+    assert created == 3
+    assert logged.count == 3
+
+
+def test_the_same_file_again_changes_nothing(client: TestClient, world: World) -> None:
+    text = HEADER + row(1) + row(2)
+    assert send(client, world, text).status_code == 200
+
+    again = send(client, world, text)
+
+    assert again.json()["created"] == 0 and again.json()["unchanged"] == 2
+    assert stored(world) == 2
+
+
+def test_every_bad_row_is_reported_and_nothing_is_written(client: TestClient, world: World) -> None:
+    bad_damm = f"11{M}0000000010,2023-05-01,{COMIRNATY},{GOOD_LOT},{SITE},\n"
+    text = (
+        HEADER
+        + row(1)  # 2: good
+        + row(2, municipality="131041")  # 3
+        + bad_damm  # 4
+        + row(3, day="2023-06-02")  # 5: future (today is 2023-06-01 in Japan)
+        + row(4, day="2021-02-16")  # 6
+        + row(5, day="2023-02-30")  # 7
+        + row(6, product="EU/1/99/0000")  # 8
+        + row(7, lot="")  # 9
+        + row(8, site="9999999999")  # 10
+        + row(9, site="12")  # 11
+        + row(1)  # 12: dose 1 of coupon 1 again
+        + row(10, doctor="x" * 101)  # 13
+        + f"21{M}{coupon_number(11)},2023-05-01,{COMIRNATY},{GOOD_LOT},{SITE},\n"  # 14
+        + row(12, lot="=cmd|' /C calc'!A0")  # 15
+    )
+
+    answer = send(client, world, text)
+
+    assert errors(answer) == [
+        (3, "coupon", "WRONG_MUNICIPALITY"),
+        (4, "coupon", "BAD_COUPON_CHECK_DIGIT"),
+        (5, "vaccinated_on", "DATE_IN_FUTURE"),
+        (6, "vaccinated_on", "DATE_BEFORE_PROGRAMME"),
+        (7, "vaccinated_on", "BAD_DATE"),
+        (8, "product", "UNKNOWN_PRODUCT"),
+        (9, "lot", "BAD_LOT"),
+        (10, "site_code", "UNKNOWN_SITE"),
+        (11, "site_code", "UNKNOWN_SITE"),
+        (12, "coupon", "DUPLICATE_DOSE"),
+        (13, "doctor_name", "FIELD_TOO_LONG"),
+        (14, "coupon", "TICKET_NOT_VACCINATION"),
+        (15, "lot", "FORMULA_INJECTION"),
+    ]
+    assert stored(world) == 0
+
+
+def test_hostile_files_are_refused_cleanly(client: TestClient, world: World) -> None:
+    assert send(client, world, "").json()["code"] == "EMPTY_FILE"
+    assert errors(send(client, world, "coupon,lot\n" + row(1)))[0][2] == "MISSING_COLUMN"
+    long_line = HEADER + row(1) + "9" * (70 * 1024) + "\n"
+    assert errors(send(client, world, long_line)) == [(3, None, "LINE_TOO_LONG")]
+    latin1 = (HEADER + row(1, doctor="Müller")).encode("latin-1")
+    answer = client.post(
+        f"/v1/municipalities/{M}/dose-records/import",
+        content=latin1,
+        headers={**world.headers("municipality"), "Content-Type": "text/csv"},
+    )
+    assert errors(answer) == [(2, None, "BAD_ENCODING")]
+    json_body = client.post(
+        f"/v1/municipalities/{M}/dose-records/import",
+        json={"records": []},
+        headers=world.headers("municipality"),
+    )
+    assert json_body.status_code == 415
+    assert stored(world) == 0
+
+
+def test_a_file_never_changes_a_stored_record(
+    client: TestClient, world: World, clock: Clock
+) -> None:
+    """The 2021 overwrite bug through the bulk path: a verified record stays as it is."""
+    posted = client.post("/v1/dose-records", json=body(1), headers=world.headers("site")).json()
+    other = client.post("/v1/dose-records", json=body(2), headers=world.headers("site")).json()
+    verified = client.post(
+        f"/v1/municipalities/{M}/dose-records/{posted['id']}/verify",
+        json={"version": 1},
+        headers=world.headers("municipality"),
+    )
+    assert verified.status_code == 200
+    clock.now += timedelta(hours=1)
+
+    answer = send(
+        client, world, HEADER + row(1, lot=MODERNA_LOT, product=SPIKEVAX) + row(2, day="2023-05-02")
+    )
+
+    assert [(ln, code) for ln, _, code in errors(answer)] == [
+        (2, "RECORD_LOCKED"), (3, "CONFLICT"),
+    ]  # fmt: skip
+    assert other["id"] in answer.json()["errors"][1]["message"]
+    with world.session() as s:
+        rows = {r.coupon_number: r for r in s.execute(select(DoseRecord)).scalars()}
+    assert (rows[coupon_number(1)].lot_number, rows[coupon_number(1)].version) == (GOOD_LOT, 1)
+    assert rows[coupon_number(2)].vaccinated_on.isoformat() == "2023-05-01"
+
+
+@pytest.mark.parametrize(
+    ("who", "status", "code"),
+    [
+        ("other_municipality", 403, "OTHER_TENANT"),
+        ("admin", 403, "ROLE_NOT_ALLOWED"),
+        ("site", 403, "ROLE_NOT_ALLOWED"),
+    ],
+)
+def test_only_the_municipality_imports_its_doses(
+    client: TestClient, world: World, who: str, status: int, code: str
+) -> None:
+    answer = send(client, world, HEADER + row(1), who=who)
+    assert (answer.status_code, answer.json()["code"]) == (status, code)
+    assert stored(world) == 0

@@ -1,0 +1,186 @@
+"""The set-based SQL of a bulk dose import, over its staging table (portable SQL).
+
+:mod:`vrs.domain.dose_import` checks each CSV row and stages it in :data:`DOSE_STAGE` with
+the ids its record and ``created`` event will get; these functions then find the clashes
+(sites, repeats, stored records), and write the new records and their events, each as one
+statement over the whole file.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Uuid, bindparam, column, select, table, text
+
+from vrs.db.bulk import StagingTable
+from vrs.db.types import UTCDateTime
+
+DOSE_STAGE = StagingTable(
+    "dose_import_stage",
+    (
+        ("line", "int"),
+        ("id", "text"),
+        ("event_id", "text"),
+        ("dose_key", "text"),
+        ("coupon_number", "text"),
+        ("dose_number", "int"),
+        ("vaccinated_on", "date"),
+        ("product_code", "text"),
+        ("lot_number", "text"),
+        ("site_code", "text"),
+        ("doctor_name", "text"),
+    ),
+)
+_S = DOSE_STAGE.name
+
+
+def _uuid(conn: Connection, column: str) -> str:
+    """A staged 32-hex-digit id as the engine keeps a UUID (SQLite: that very text)."""
+    return f"CAST({column} AS UUID)" if conn.dialect.name == "postgresql" else column
+
+
+@dataclass(frozen=True)
+class Found:
+    """The first few ``(line, ...)`` rows of a check, and how many there are in all."""
+
+    rows: list[tuple[Any, ...]]
+    total: int
+
+
+def _found(conn: Connection, sql: str, params: dict[str, Any], limit: int) -> Found:
+    rows = conn.execute(text(sql), {**params, "limit": max(limit, 1)}).all()
+    total = int(rows[0][-1]) if rows else 0
+    return Found([tuple(r)[:-1] for r in rows][:limit], total)
+
+
+def unknown_sites(conn: Connection, *, limit: int) -> Found:
+    """Staged lines whose site is not a registered site: ``(line, site_code)``."""
+    return _found(
+        conn,
+        f"""
+        SELECT s.line, s.site_code, count(*) OVER ()
+        FROM {_S} s
+        WHERE NOT EXISTS (SELECT 1 FROM site WHERE site.code = s.site_code)
+        ORDER BY s.line LIMIT :limit
+        """,  # noqa: S608 - only constant names are formatted in
+        {},
+        limit,
+    )
+
+
+def stored_clashes(conn: Connection, municipality_code: str, *, limit: int) -> Found:
+    """Staged doses already stored with other content, or voided:
+    ``(line, record id, locked, status)``."""
+    return _found(
+        conn,
+        f"""
+        SELECT s.line, d.id, d.locked, d.status, count(*) OVER ()
+        FROM {_S} s
+        JOIN dose_record d
+          ON d.municipality_code = :m AND d.coupon_number = s.coupon_number
+         AND d.dose_number = s.dose_number
+        WHERE d.status = 'voided' OR d.vaccinated_on <> s.vaccinated_on
+           OR d.product_code <> s.product_code OR d.lot_number <> s.lot_number
+           OR d.site_code <> s.site_code
+        ORDER BY s.line LIMIT :limit
+        """,  # noqa: S608 - only constant names are formatted in
+        {"m": municipality_code},
+        limit,
+    )
+
+
+def drop_stored(conn: Connection, municipality_code: str) -> int:
+    """Remove staged doses stored already with the same content (a re-sent file); how many."""
+    return int(
+        conn.execute(
+            text(
+                f"""
+                DELETE FROM {_S}
+                WHERE EXISTS (
+                    SELECT 1 FROM dose_record d
+                    WHERE d.municipality_code = :m AND d.coupon_number = {_S}.coupon_number
+                      AND d.dose_number = {_S}.dose_number)
+                """  # noqa: S608 - only constant names are formatted in
+            ),
+            {"m": municipality_code},
+        ).rowcount
+    )
+
+
+def insert_records(
+    conn: Connection, municipality_code: str, actor: uuid.UUID | None, now: datetime
+) -> int:
+    """Insert every staged dose (matched to the resident holding its coupon number, else
+    pending) with its ``created`` event; the number of records inserted.
+
+    Unique-key clashes (a tablet recorded one of these doses since the checks ran) are
+    skipped, so the caller compares the count with what it staged.
+    """
+    params = {"m": municipality_code, "now": now, "actor": actor}
+    typed = (bindparam("now", type_=UTCDateTime()), bindparam("actor", type_=Uuid()))
+    inserted = conn.execute(
+        text(
+            f"""
+            INSERT INTO dose_record (
+                municipality_code, id, coupon_number, dose_number, resident_local_id,
+                vaccinated_on, product_code, lot_number, site_code, device_id, source,
+                client_record_id, doctor_name, status, locked, version, registered_by,
+                registered_at, updated_at)
+            SELECT CAST(:m AS VARCHAR), {_uuid(conn, "s.id")}, s.coupon_number, s.dose_number,
+                   r.local_id, s.vaccinated_on, s.product_code, s.lot_number, s.site_code,
+                   NULL, 'csv', NULL, s.doctor_name,
+                   CASE WHEN r.local_id IS NULL THEN 'pending' ELSE 'recorded' END,
+                   false, 1, {_uuid(conn, ":actor")}, :now, :now
+            FROM {_S} s
+            LEFT JOIN resident r
+              ON r.municipality_code = :m AND r.coupon_number = s.coupon_number
+            WHERE true
+            ON CONFLICT DO NOTHING
+            """  # noqa: S608 - only constant names are formatted in
+        ).bindparams(*typed),
+        params,
+    ).rowcount
+    conn.execute(
+        text(
+            f"""
+            INSERT INTO dose_record_event (
+                municipality_code, id, dose_record_id, kind, actor_credential_id, at, reason,
+                after)
+            SELECT CAST(:m AS VARCHAR), {_uuid(conn, "s.event_id")}, {_uuid(conn, "s.id")},
+                   'created', {_uuid(conn, ":actor")}, :now, 'bulk import', {_event_after(conn)}
+            FROM {_S} s
+            """  # noqa: S608 - only constant names are formatted in
+        ).bindparams(*typed),
+        params,
+    )
+    return int(inserted)
+
+
+def _event_after(conn: Connection) -> str:
+    """The ``created`` event's ``after`` document, built by the engine's JSON function."""
+    fields = (
+        "'vaccinated_on', CAST(s.vaccinated_on AS VARCHAR), 'product', s.product_code, "
+        "'lot', s.lot_number, 'site_code', s.site_code, 'source', 'csv', "
+        "'doctor_name', s.doctor_name, 'import_line', s.line"
+    )
+    if conn.dialect.name == "postgresql":
+        return f"json_build_object({fields})"
+    return f"json_object({fields})"
+
+
+def staged_coupon_select() -> Any:
+    """A subquery of the staged doses' coupon numbers."""
+    return select(table(_S, column("coupon_number")).c.coupon_number)
+
+
+def count_pending(conn: Connection, municipality_code: str) -> int:
+    """Staged doses whose coupon number no resident of the municipality holds."""
+    sql = f"""
+        SELECT count(*) FROM {_S} s
+        WHERE NOT EXISTS (SELECT 1 FROM resident r
+                          WHERE r.municipality_code = :m AND r.coupon_number = s.coupon_number)
+    """  # noqa: S608 - only constant names are formatted in
+    return int(conn.execute(text(sql), {"m": municipality_code}).scalar_one())
