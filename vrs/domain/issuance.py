@@ -542,36 +542,3 @@ def signed_payload(hc1: str) -> dict[str, Any]:
     claims = wire.cbor_loads(sign1.payload)
     payload: dict[str, Any] = claims[wire.CWT_HCERT][wire.HCERT_EU_DCC]
     return payload
-
-
-def load_person(session: Session, key: str, birth_date: date | None) -> list[Resident]:
-    """The person's resident rows (by keyed My Number hash and birth date, every
-    municipality), for read-only views of the same person (``vrs.domain.own_records``)."""
-    return list(session.execute(select(Resident).where(_same_person(key, birth_date))).scalars())
-
-
-def load_records(session: Session, rows: Sequence[Resident]) -> list[DoseRecord]:
-    """Their non-voided dose records, doses still pending on their coupons included."""
-    if not rows:
-        return []
-    owners = [
-        and_(
-            col(DoseRecord.municipality_code) == r.municipality_code,
-            col(DoseRecord.resident_local_id) == r.local_id,
-        )
-        for r in rows
-    ]
-    coupons = [
-        and_(
-            col(DoseRecord.municipality_code) == r.municipality_code,
-            col(DoseRecord.coupon_number) == r.coupon_number,
-            col(DoseRecord.status) == "pending",
-        )
-        for r in rows
-        if r.coupon_number
-    ]
-    return list(
-        session.execute(
-            select(DoseRecord).where(or_(*owners, *coupons), col(DoseRecord.status) != "voided")
-        ).scalars()
-    )

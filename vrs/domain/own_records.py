@@ -7,19 +7,20 @@ audit-logged as a personal-data read.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlmodel import Session, col
 
 from certs.errors import CertsError
 from certs.names import hepburn_from_kana
-from vrs.db.models import Certificate, DoseRecord, QualityFlag, VaccineProduct
+from vrs.db.models import Certificate, DoseRecord, QualityFlag, Resident, VaccineProduct
 from vrs.domain import audit
 from vrs.domain.auth import Principal, Role, require_role
 from vrs.domain.errors import Forbidden, NotFound
-from vrs.domain.issuance import load_person, load_records
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,42 @@ def _suggest(kana: str) -> str:
         return hepburn_from_kana(kana)
     except CertsError:
         return ""
+
+
+def load_person(session: Session, key: str, birth_date: Any) -> list[Resident]:
+    """The person's resident rows in every municipality (keyed My Number hash + birth date)."""
+    return list(
+        session.execute(
+            select(Resident)
+            .where(col(Resident.my_number_hmac) == key, col(Resident.birth_date) == birth_date)
+            .order_by(col(Resident.municipality_code))
+        ).scalars()
+    )
+
+
+def load_records(session: Session, rows: Sequence[Resident]) -> list[DoseRecord]:
+    """The person's non-voided dose records: matched to a resident row, or still pending on
+    one of their coupons."""
+    owners = or_(
+        *(
+            and_(
+                col(DoseRecord.municipality_code) == r.municipality_code,
+                col(DoseRecord.resident_local_id) == r.local_id,
+            )
+            for r in rows
+        )
+    )
+    coupons = [
+        and_(
+            col(DoseRecord.municipality_code) == r.municipality_code,
+            col(DoseRecord.coupon_number) == r.coupon_number,
+        )
+        for r in rows
+        if r.coupon_number
+    ]
+    where = or_(owners, *coupons) if coupons else owners
+    statement = select(DoseRecord).where(where, col(DoseRecord.status) != "voided")
+    return list(session.execute(statement).scalars())
 
 
 def own_records(session: Session, *, actor: Principal, now: datetime) -> OwnRecords:
