@@ -389,25 +389,51 @@ def _send(args: argparse.Namespace) -> int:
     assert client is not None
     with client, _outbox(args) as outbox:
         sender = _sender(outbox, client, args)
+        if args.loop:
+            return _send_loop(sender)
         recovered = sender.acquire()
-        if recovered:
-            print(f"re-sending {recovered} record(s) a stopped sender left in flight")
         try:
-            if not args.loop:
-                report = sender.send_due()
-                print(
-                    f"sent {report.sent}, rejected {report.rejected}, conflict "
-                    f"{report.conflict}, to retry {report.retried + report.held}"
-                )
-                for error in sorted(set(report.errors)):
-                    print(f"  {error}")
-                return EXIT_OK
-            stop = threading.Event()
-            _stop_on_signals(stop, sender.wake)
-            sender.run_forever(stop)
-            return EXIT_OK
+            if recovered:
+                print(f"re-sending {recovered} record(s) a stopped sender left in flight")
+            outbox.expedite()  # staff asked to send now: no record waits out its backoff
+            report = sender.send_due()
         finally:
             sender.release()
+        print(
+            f"sent {report.sent}, rejected {report.rejected}, conflict {report.conflict}, "
+            f"to retry {report.retried + report.held}"
+        )
+        for error in sorted(set(report.errors)):
+            print(f"  {error}")
+        return EXIT_OK
+
+
+def _send_loop(sender: Sender) -> int:
+    """The site's background sender: wait for the outbox (a `vrs-scan record` may hold it for
+    a moment), then deliver until SIGINT or SIGTERM."""
+    stop = threading.Event()
+    _stop_on_signals(stop, sender.wake)
+    said = False
+    while not stop.is_set():
+        try:
+            recovered = sender.acquire()
+            break
+        except OutboxError as exc:
+            if exc.code != "SENDER_BUSY":
+                raise
+            if not said:
+                print("another sender holds the outbox; waiting for it", flush=True)
+                said = True
+            stop.wait(1.0)
+    else:
+        return EXIT_OK
+    try:
+        if recovered:
+            print(f"re-sending {recovered} record(s) a stopped sender left in flight", flush=True)
+        sender.run_forever(stop)
+    finally:
+        sender.release()
+    return EXIT_OK
 
 
 def _stop_on_signals(stop: threading.Event, wake: Callable[[], None]) -> None:

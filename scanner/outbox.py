@@ -273,7 +273,12 @@ class Outbox:
         self.path = Path(path)
         self._clock = clock
         self._lock = threading.RLock()
+        self._depth = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if os.name == "posix" and not self.path.exists():
+            # Coupon numbers are personal data: the file is for the scanner's user only, and
+            # SQLite gives the -wal and -shm files the database file's mode.
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
         try:
             self._db = sqlite3.connect(
                 self.path, timeout=30, isolation_level=None, check_same_thread=False
@@ -289,9 +294,6 @@ class Outbox:
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise OutboxError("OUTBOX_UNREADABLE", f"{self.path}: {exc}") from exc
-        if self.path.stat().st_mode & 0o077 and os.name == "posix":
-            # Coupon numbers are personal data: the file is for the scanner's user only.
-            os.chmod(self.path, 0o600)
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -321,13 +323,26 @@ class Outbox:
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
+            if self._depth:  # inside grouped(): one commit for the whole group
+                yield self._db
+                return
             self._db.execute("BEGIN IMMEDIATE")
+            self._depth += 1
             try:
                 yield self._db
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            finally:
+                self._depth -= 1
             self._db.execute("COMMIT")
+
+    @contextmanager
+    def grouped(self) -> Iterator[None]:
+        """Make every change inside the block one transaction: one commit (one fsync)
+        instead of one per record, e.g. for the answers of a whole batch."""
+        with self._transaction():
+            yield
 
     # --- writing -------------------------------------------------------------------------
 
@@ -395,9 +410,21 @@ class Outbox:
         with self._transaction() as db:
             cursor = db.execute(
                 """UPDATE outbox_record SET state = 'pending', next_attempt_at = ?,
-                       last_error = COALESCE(last_error, 'interrupted while sending'),
+                       last_error = 'interrupted while sending (the sender stopped)',
                        updated_at = ? WHERE state = 'sending'""",
                 (now, _utc_text(now)),
+            )
+            return cursor.rowcount
+
+    def expedite(self) -> int:
+        """Make every ``pending`` record due now (staff asked to send now, e.g. after fixing
+        the token or the network); returns how many."""
+        now = self._clock()
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE outbox_record SET next_attempt_at = ? "
+                "WHERE state = 'pending' AND next_attempt_at > ?",
+                (now, now),
             )
             return cursor.rowcount
 

@@ -279,8 +279,9 @@ class Sender:
         else:
             server_id = None
         verdict = _judge(response.status_code, response, body)
-        self._note_contact(verdict)
-        return self._apply(record, verdict, response.status_code, body, server_id)
+        with self.outbox.grouped():  # one commit for the answer and the note
+            self._note_contact(verdict)
+            return self._apply(record, verdict, response.status_code, body, server_id)
 
     def _file_batch(self, records: list[OutboxRecord], response: httpx.Response) -> SendReport:
         body = _json(response)
@@ -299,20 +300,26 @@ class Sender:
                 if verdict.state is not RecordState.PENDING:
                     # A refusal of the whole envelope is not a verdict on each record.
                     verdict = _Verdict(RecordState.PENDING, verdict.code, verdict.detail, hold=True)
-            self._note_contact(verdict)
-            return self._retry_all(records, verdict, http_status=response.status_code)
-        self._note_contact(_Verdict(RecordState.SENT))
+            with self.outbox.grouped():
+                self._note_contact(verdict)
+                return self._retry_all(records, verdict, http_status=response.status_code)
         report = SendReport()
-        for record, item in zip(records, results, strict=True):
-            item = item if isinstance(item, dict) else {}
-            status = item.get("status")
-            payload = item.get("record") if status in (200, 201) else item.get("error")
-            payload = payload if isinstance(payload, dict) else {}
-            server_record = payload.get("record") if status == 409 else payload
-            server_id = server_record.get("id") if isinstance(server_record, dict) else None
-            verdict = _judge(status if isinstance(status, int) else 0, None, payload)
-            report.add(self._apply(record, verdict, status, payload, server_id))
+        with self.outbox.grouped():
+            self._note_contact(_Verdict(RecordState.SENT))
+            for record, item in zip(records, results, strict=True):
+                report.add(self._file_item(record, item))
         return report
+
+    def _file_item(self, record: OutboxRecord, item: Any) -> SendReport:
+        """One result of a batch answer: ``{"index", "status", "record" | "error"}``."""
+        item = item if isinstance(item, dict) else {}
+        status = item.get("status")
+        payload = item.get("record") if status in (200, 201) else item.get("error")
+        payload = payload if isinstance(payload, dict) else {}
+        server_record = payload.get("record") if status == 409 else payload
+        server_id = server_record.get("id") if isinstance(server_record, dict) else None
+        verdict = _judge(status if isinstance(status, int) else 0, None, payload)
+        return self._apply(record, verdict, status, payload, server_id)
 
     def _apply(
         self,
@@ -359,6 +366,16 @@ class Sender:
     def _retry_all(
         self, records: list[OutboxRecord], verdict: _Verdict, *, http_status: int | None = None
     ) -> SendReport:
+        with self.outbox.grouped():
+            self._reschedule(records, verdict, http_status)
+        error = f"{verdict.code}: {verdict.detail}".rstrip(": ")
+        if verdict.hold:
+            return SendReport(held=len(records), errors=[error])
+        return SendReport(retried=len(records), errors=[error])
+
+    def _reschedule(
+        self, records: list[OutboxRecord], verdict: _Verdict, http_status: int | None
+    ) -> None:
         for record in records:
             if verdict.retry_after is not None:
                 delay = min(verdict.retry_after, self.backoff.cap)
@@ -371,10 +388,6 @@ class Sender:
                 http_status=http_status,
                 delay=delay,
             )
-        error = f"{verdict.code}: {verdict.detail}".rstrip(": ")
-        if verdict.hold:
-            return SendReport(held=len(records), errors=[error])
-        return SendReport(retried=len(records), errors=[error])
 
     def _note_contact(self, verdict: _Verdict) -> None:
         """Keep the sender-wide reason ``vrs-scan status`` shows in step with the answers."""

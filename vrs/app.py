@@ -18,6 +18,7 @@ from vrs.db.engine import make_engine
 from vrs.domain.identity import IdentityVerifier
 from vrs.domain.keyring import ServiceKeys
 from vrs.domain.resident_auth import AuthPolicy
+from vrs.domain.trust import TrustPublisher
 from vrs.settings import Settings
 from vrs.web import router as web_router
 
@@ -70,6 +71,7 @@ def create_app(
     app.state.identity_verifier = identity_verifier or CardIssuerTrust(settings)
     app.state.auth_policy = auth_policy or AuthPolicy()
     app.state.keys = keys if keys is not None else ServiceKeys(settings)
+    app.state.trust = TrustPublisher(app.state.keys)
     fast_path = settings.ingest_fast_path if ingest_fast_path is None else ingest_fast_path
     app.state.ingestor = Ingestor(app.state.engine, cache_ttl=cache_ttl, fast_path=fast_path)
     install_error_handlers(app)

@@ -219,6 +219,34 @@ def _lots_load(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# --- coupons ---------------------------------------------------------------------------
+
+
+def _coupons_print(args: argparse.Namespace, settings: Settings) -> int:
+    from vrs.domain import coupon_sheets
+    from vrs.domain.rules import today_in_japan
+
+    now = _now()
+    with _session(settings) as session:
+        sheet = coupon_sheets.coupon_sheet(
+            session,
+            actor=auth.SYSTEM,
+            municipality_code=args.municipality,
+            dose=args.dose,
+            local_ids=args.local_id or None,
+            limit=args.limit,
+            now=now,
+        )
+    out = Path(args.out)
+    if out.suffix.lower() == ".png":
+        data = coupon_sheets.ticket_png(sheet, issued_on=today_in_japan(now))
+    else:
+        data = coupon_sheets.sheet_pdf(sheet, issued_on=today_in_japan(now))
+    out.write_bytes(data)
+    print(f"{len(sheet.tickets)} ticket(s) for dose {sheet.dose} written to {out}")
+    return 0
+
+
 # --- statistics ------------------------------------------------------------------------
 
 
@@ -286,6 +314,73 @@ def _credentials_revoke(args: argparse.Namespace, settings: Settings) -> int:
             session, actor=auth.SYSTEM, credential_id=credential_id, now=_now()
         )
         print(f"credential {row.id} revoked")
+    return 0
+
+
+# --- keys and the trust bundle --------------------------------------------------------
+
+
+def _keys_init(_args: argparse.Namespace, settings: Settings) -> int:
+    from vrs.domain import keyring
+
+    with _session(settings) as session:
+        ring = keyring.init_keys(session, settings=settings, actor=auth.SYSTEM, now=_now())
+    print(f"key ring made in {ring.directory}")
+    print(f"  CSCA          {ring.csca.subject}  until {ring.csca.not_after:%Y-%m-%d}")
+    print(f"  active DSC    {ring.active.label}  kid {ring.active.kid.hex()}")
+    print(
+        f"  bundle key    kid {ring.bundle_kid.hex()}  (pin {ring.directory}/trust-bundle-key.pem)"
+    )
+    return 0
+
+
+def _keys_rotate(_args: argparse.Namespace, settings: Settings) -> int:
+    from vrs.domain import keyring
+
+    with _session(settings) as session:
+        retired, new = keyring.rotate_keys(
+            session, settings=settings, actor=auth.SYSTEM, now=_now()
+        )
+    print(f"active DSC is now {new.label} (kid {new.kid.hex()})")
+    print(
+        f"{retired.label} retired; listed in the trust bundle until "
+        f"{retired.listed_until:%Y-%m-%d %H:%M}Z"
+    )
+    return 0
+
+
+def _keys_list(_args: argparse.Namespace, settings: Settings) -> int:
+    from vrs.domain import keyring
+
+    now = _now()
+    with _session(settings) as session:
+        ring = keyring.list_keys(session, settings=settings, actor=auth.SYSTEM, now=now)
+    print("label                              kid               status    not after   listed until")
+    for dsc in ring.dscs:
+        print(
+            f"{dsc.label:<34} {dsc.kid.hex()}  {dsc.status(now):<8}  "
+            f"{dsc.not_after:%Y-%m-%d}  {dsc.listed_until:%Y-%m-%d}"
+        )
+    if ring.rotation_due(now):
+        print(
+            "rotation due: the active DSC cannot sign a certificate of full validity",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _trust_export(args: argparse.Namespace, settings: Settings) -> int:
+    from vrs.domain.keyring import ServiceKeys
+    from vrs.domain.trust import TrustPublisher
+
+    with _session(settings) as session:
+        bundle = TrustPublisher(ServiceKeys(settings)).current(session, _now())
+    Path(args.file).write_bytes(bundle.data)
+    print(
+        f"trust bundle {bundle.sequence} ({len(bundle.data)} bytes, valid until "
+        f"{bundle.valid_until:%Y-%m-%d %H:%M}Z) written to {args.file}",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -371,6 +466,14 @@ def _parser() -> argparse.ArgumentParser:
     lot_load = _command(lot_group, "load", _lots_load, "load lot_number,product,expires_on[,gtin]")
     lot_load.add_argument("file", help="CSV file (UTF-8); nothing is written if any row is bad")
 
+    coupons = _group(commands, "coupons", "coupon tickets")
+    print_ = _command(coupons, "print", _coupons_print, "print coupon tickets (PDF, or one PNG)")
+    print_.add_argument("--municipality", required=True, help="municipality code")
+    print_.add_argument("--dose", required=True, type=int, help="dose number on the tickets (1-9)")
+    print_.add_argument("--local-id", action="append", help="a resident to print (repeatable)")
+    print_.add_argument("--limit", type=int, default=10_000, help="most tickets (default 10,000)")
+    print_.add_argument("out", help="output file: .pdf (A4 sheets) or .png (one ticket)")
+
     stats_group = _group(commands, "stats", "the open-statistics summary")
     _command(stats_group, "compact", _stats_compact, "fold the summary into one row per key")
     _command(stats_group, "rebuild", _stats_rebuild, "recompute the summary from the records")
@@ -386,6 +489,15 @@ def _parser() -> argparse.ArgumentParser:
     _command(credentials, "list", _credentials_list, "list credentials (never their tokens)")
     revoke = _command(credentials, "revoke", _credentials_revoke, "revoke a credential")
     revoke.add_argument("id", help="credential id, as `vrs credentials list` shows it")
+
+    keys_group = _group(commands, "keys", "signing keys (CSCA, document signers, trust bundle)")
+    _command(keys_group, "init", _keys_init, "make the key ring (production: once, deliberately)")
+    _command(keys_group, "rotate", _keys_rotate, "make a new document signer the active one")
+    _command(keys_group, "list", _keys_list, "list the document signers and their status")
+
+    trust = _group(commands, "trust", "the trust bundle verifiers sync")
+    export = _command(trust, "export", _trust_export, "write the current signed trust bundle")
+    export.add_argument("file", help="file to write (application/cose bytes)")
 
     dev = _group(commands, "dev", "development helpers (refused when VRS_ENV=production)")
     card = _command(

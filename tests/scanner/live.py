@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
+import random
 import signal
 import socket
 import struct
@@ -192,6 +193,7 @@ class FaultProxy:
         self.held = threading.Event()  # a request or answer is being held
         self._release = threading.Event()
         self._script: list[Fault] = []
+        self._draw: Callable[[], Fault] | None = None
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -219,9 +221,18 @@ class FaultProxy:
         with self._lock:
             return [fault for _path, fault in self.log]
 
+    def randomly(self, seed: int, weights: dict[Fault, int]) -> None:
+        """After the script, draw each fault from ``weights`` (a seeded, repeatable draw)."""
+        rng = random.Random(seed)
+        faults, counts = list(weights), list(weights.values())
+        self._draw = lambda: rng.choices(faults, counts)[0]
+
     def _next(self, path: str) -> Fault:
         with self._lock:
-            fault = self._script.pop(0) if self._script else self.default
+            if self._script:
+                fault = self._script.pop(0)
+            else:
+                fault = self._draw() if self._draw is not None else self.default
             self.log.append((path, fault))
             return fault
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import random
+import signal
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +21,12 @@ from sqlalchemy import text
 
 from certs.coupon import CouponTicket, coupon_png
 from scanner.cli import main
-from scanner.outbox import Outbox
+from scanner.client import ApiClient
+from scanner.outbox import Outbox, RecordState
+from scanner.sender import Sender
 from tests.conftest import World
 from tests.scanner.coupons import print_coupon
-from tests.scanner.live import ThreadServer
+from tests.scanner.live import ThreadServer, drafts, wait_until
 from tests.vrs.dose_support import GOOD_LOT, add_lots, add_resident, line
 from vrs.domain.reference import COMIRNATY
 
@@ -134,6 +139,39 @@ def test_a_service_that_cannot_be_reached_leaves_the_record_queued(
     assert "kept as unconfirmed" in out
     assert "not sent yet (NETWORK: ConnectError" in out
     assert outbox_records(site.outbox) == [("pending", "unconfirmed", "manual")]
+    # The network is back; staff send now rather than wait out the backoff.
+    assert main(["send"]) == 0
+    assert "sent 1, rejected 0, conflict 0, to retry 0" in capsys.readouterr().out
+    assert outbox_records(site.outbox) == [("sent", "unconfirmed", "manual")]
+
+
+def test_the_background_sender_waits_for_the_outbox_and_stops_on_sigterm(site: Site) -> None:
+    with Outbox(site.outbox) as box:
+        holder = Sender(box, ApiClient(site.url, site.world.tokens["site"]))
+        holder.acquire()  # a `vrs-scan record` in the middle of its own send
+        child = subprocess.Popen(
+            [sys.executable, "-m", "scanner", "send", "--loop"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            assert child.stdout is not None
+            assert child.stdout.readline() == "another sender holds the outbox; waiting for it\n"
+            for draft in drafts(3):
+                box.enqueue(draft)
+            holder.release()
+            holder.client.close()
+            wait_until(lambda: box.counts()[RecordState.SENT] == 3, "the child to deliver")
+            child.send_signal(signal.SIGTERM)
+            assert child.wait(timeout=30) == 0
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+            if child.stdout is not None:
+                child.stdout.close()
+    assert len(stored(site.world)) == 3
 
 
 def test_a_rejection_is_shown_with_its_code_and_can_be_queued_again(

@@ -49,7 +49,10 @@ def test_the_file_is_wal_with_full_sync_and_private(box: Outbox) -> None:
     with box._lock:
         assert box._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert box._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-    assert stat.S_IMODE(box.path.stat().st_mode) == 0o600
+    box.enqueue(drafts(1)[0])
+    for suffix in ("", "-wal", "-shm"):
+        path = box.path.with_name(box.path.name + suffix)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 
 
 def test_enqueue_stores_a_pending_record_with_a_fresh_client_id(box: Outbox) -> None:
@@ -183,7 +186,7 @@ def test_records_left_sending_by_a_dead_process_are_recovered(
     recovered = second.records([RecordState.PENDING])
     assert [r.client_record_id for r in recovered] == ids
     assert [r.attempts for r in recovered] == [1, 1, 0]
-    assert recovered[0].last_error == "interrupted while sending"
+    assert recovered[0].last_error == "interrupted while sending (the sender stopped)"
     # Same client ids: the service answers "already stored" for any it had received.
     assert [r.client_record_id for r in second.claim(3)] == ids
     second.close()
@@ -227,3 +230,33 @@ def test_the_default_location_follows_the_environment(tmp_path: Path) -> None:
 def test_the_date_is_sent_as_given(box: Outbox) -> None:
     record = box.enqueue(replace(drafts(1)[0], vaccinated_on=date(2021, 2, 17)))
     assert record.body()["vaccinated_on"] == "2021-02-17"
+
+
+def test_grouped_changes_commit_together_or_not_at_all(box: Outbox) -> None:
+    a, b = (box.enqueue(d).client_record_id for d in drafts(2))
+    box.claim(2)
+    with pytest.raises(RuntimeError), box.grouped():
+        box.mark_sent(a, http_status=201, server_record_id="r-1", server_status="recorded")
+        raise RuntimeError("the process fails half way through a batch answer")
+    assert box.counts()[RecordState.SENDING] == 2  # nothing of the group was kept
+    with box.grouped():
+        box.mark_sent(a, http_status=201, server_record_id="r-1", server_status="recorded")
+        box.mark_sent(b, http_status=201, server_record_id="r-2", server_status="recorded")
+        with sqlite3.connect(box.path) as other:  # not visible before the group commits
+            assert (
+                other.execute("SELECT count(*) FROM outbox_record WHERE state = 'sent'").fetchone()[
+                    0
+                ]
+                == 0
+            )
+    assert box.counts()[RecordState.SENT] == 2
+
+
+def test_expedite_makes_waiting_records_due_now(box: Outbox, clock: FakeClock) -> None:
+    ids = [box.enqueue(d).client_record_id for d in drafts(2)]
+    box.claim(2)
+    for cid in ids:
+        box.mark_retry(cid, error="NETWORK: down", delay=300)
+    assert box.claim(2) == []
+    assert box.expedite() == 2
+    assert [r.client_record_id for r in box.claim(2)] == ids

@@ -331,3 +331,32 @@ def test_scanner_killed_while_sending(
     resent = [outbox.get(r.client_record_id) for r in in_flight]
     expected = 200 if fault is Fault.FORWARD_THEN_HOLD else 201
     assert all(r is not None and r.http_status == expected for r in resent)
+
+
+def test_every_fault_at_random_still_stores_each_record_once(
+    site: World, service: ServeProcess, outbox: Outbox, make_sender: SenderFactory
+) -> None:
+    """A seeded mix of every fault above on most requests, over odd-sized batches."""
+    client_ids = fill(outbox, 60)
+    with FaultProxy(service.port) as proxy:
+        proxy.delay = 2.0
+        proxy.randomly(
+            seed=2021,
+            weights={
+                Fault.PASS: 4,
+                Fault.FAIL_500: 2,
+                Fault.FORWARD_THEN_500: 2,
+                Fault.RESET: 2,
+                Fault.FORWARD_THEN_RESET: 2,
+                Fault.SLOW: 1,
+            },
+        )
+        sender = make_sender(outbox, proxy.url, site.tokens["site"], batch_size=7, read_timeout=1)
+        sender.start()
+        try:
+            wait_until(all_sent(outbox, 60), "every record to be delivered", timeout=180)
+        finally:
+            assert sender.stop()
+    seen = set(proxy.faults_seen())
+    assert {Fault.FORWARD_THEN_500, Fault.FORWARD_THEN_RESET, Fault.PASS} <= seen
+    assert_stored_exactly_once(site, outbox, client_ids)

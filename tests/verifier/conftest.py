@@ -37,10 +37,22 @@ def trust(bundle: bytes, bundle_key: ec.EllipticCurvePrivateKey) -> TrustStore:
     return load_trust_bundle(bundle, public_pem(bundle_key))
 
 
+def _bind(handler: type[http.server.BaseHTTPRequestHandler]) -> http.server.ThreadingHTTPServer:
+    """A server on the first free port of the verifier's range (8409 stays unused: the
+    unreachable-server test points there)."""
+    for port in range(8401, 8409):
+        try:
+            return http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+        except OSError:
+            continue
+    raise RuntimeError("ports 8401-8408 are all taken")
+
+
 @pytest.fixture
 def serve_bundle() -> Iterator[Callable[[bytes], str]]:
-    """Serve a trust bundle over real HTTP on 127.0.0.1:8401 the way the service's
-    ``GET /v1/trust/bundle`` does (strong ETag, ``If-None-Match`` → 304); returns its URL."""
+    """Serve a trust bundle over real HTTP on 127.0.0.1 (a free port of 8401-8408) the way
+    the service's ``GET /v1/trust/bundle`` does (strong ETag, ``If-None-Match`` → 304); the
+    fixture returns a function that starts a server and gives its URL."""
     servers: list[http.server.ThreadingHTTPServer] = []
 
     def start(body: bytes) -> str:
@@ -63,10 +75,10 @@ def serve_bundle() -> Iterator[Callable[[bytes], str]]:
             def log_message(self, format: str, *args: object) -> None:
                 return
 
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 8401), Handler)
+        server = _bind(Handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
-        return "http://127.0.0.1:8401/v1/trust/bundle"
+        return f"http://127.0.0.1:{server.server_address[1]}/v1/trust/bundle"
 
     yield start
     for server in servers:

@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -146,3 +147,23 @@ def test_camera_on_a_video_file(trust_dir: Path, signer: TestSigner, tmp_path: P
 def test_bad_now_is_a_usage_error(trust_dir: Path, signer: TestSigner) -> None:
     done = _run("--dir", str(trust_dir), "check", "--now", "yesterday", _hc1(signer))
     assert done.returncode == 2 and "BAD_NOW" in done.stderr
+
+
+def test_sync_with_a_pin_then_check_offline(
+    serve_bundle: Callable[[bytes], str],
+    bundle: bytes,
+    bundle_key: ec.EllipticCurvePrivateKey,
+    signer: TestSigner,
+    tmp_path: Path,
+) -> None:
+    url = serve_bundle(bundle)
+    pin = tmp_path / "bundle-key.pem"
+    pin.write_bytes(public_pem(bundle_key))
+    folder = tmp_path / "trust"
+    first = _run("--dir", str(folder), "sync", "--url", url, "--pin", str(pin))
+    assert first.returncode == 0, first.stderr
+    assert "updated: sequence 1" in first.stdout
+    again = _run("--dir", str(folder), "sync", "--url", url)  # the pin was kept
+    assert again.returncode == 0 and "unchanged" in again.stdout
+    done = _run("--dir", str(folder), "check", "--now", NOW_ISO, _hc1(signer))
+    assert done.returncode == 0, done.stdout + done.stderr

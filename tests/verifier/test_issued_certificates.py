@@ -1,8 +1,9 @@
 """Certificates issued by our own issuer (``certs.issue``) verify offline, and revoke.
 
 The issuer side comes from ``certs.testing`` (a throwaway CSCA and DSC made by ``keys``); the
-trust bundle is signed by a ``keys.TrustBundleSigner``, so the two definitions of the bundle KID
-(``keys.bundle_kid`` and the verifier's) are checked against each other too.
+trust bundle is made by ``certs.trustbundle`` and signed by a ``keys.TrustBundleSigner``, so the
+producer's and the verifier's reading of the bundle format (and of the bundle KID) are checked
+against each other.
 """
 
 from __future__ import annotations
@@ -14,35 +15,32 @@ from pathlib import Path
 
 import pytest
 
-from certs import wire
 from certs.testing import TEST_NOW, EphemeralKey, make_certificate, make_test_signer
 from certs.testing import sample_vaccination as issued_vaccination
+from certs.trustbundle import BundleDsc, Revocations, bundle_payload, sign_bundle
 from keys import TrustBundleSigner
 from verifier import Code, Status, decode, load_trust_bundle, verify
 from verifier.sync import load_cached, sync
-from verifier.testing import make_trust_bundle, public_pem
+from verifier.testing import sample_rules, sample_value_sets
 
 
 def _bundle_signed_by_keys(
     signer_der: bytes, revoked: list[bytes] | None = None
 ) -> tuple[bytes, bytes]:
-    """A trust bundle over one DSC, re-signed with the ``keys`` trust-bundle signer."""
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    scratch = ec.generate_private_key(ec.SECP256R1())
-    draft = make_trust_bundle(
-        scratch,
-        [signer_der],
-        now=TEST_NOW - timedelta(hours=1),
-        revocations={"SIGNATURE": revoked or []},
+    """A trust bundle over one DSC made by the issuer's own producer (``certs.trustbundle``)
+    and signed by a ``keys.TrustBundleSigner``; returns the bundle and the key to pin."""
+    payload = bundle_payload(
+        sequence=1,
+        issued_at=TEST_NOW - timedelta(hours=1),
+        valid_until=TEST_NOW + timedelta(days=7),
+        dscs=[BundleDsc(signer_der)],
+        cscas=[],
+        value_sets=sample_value_sets(),
+        rules=sample_rules(),
+        revocations=Revocations(signature=revoked or []),
     )
-    payload = wire.parse_sign1(draft).payload
     bundle_signer = TrustBundleSigner(EphemeralKey("bundle"))
-    protected = {wire.HEADER_ALG: wire.ALG_ES256, wire.HEADER_KID: bundle_signer.kid}
-    to_sign = wire.sig_structure(wire.protected_bytes(protected), payload)
-    bundle = wire.encode_sign1(protected, {}, payload, bundle_signer.sign(to_sign))
-    assert public_pem(scratch) != bundle_signer.public_key_pem
-    return bundle, bundle_signer.public_key_pem
+    return sign_bundle(payload, bundle_signer), bundle_signer.public_key_pem
 
 
 def test_our_issued_certificate_verifies_in_every_mode() -> None:

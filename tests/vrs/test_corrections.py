@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from tests.conftest import Clock, World
+from tests.conftest import NOW, Clock, World
 from tests.vrs.dose_support import (
     GOOD_LOT,
     MODERNA_LOT,
@@ -28,7 +28,7 @@ from tests.vrs.dose_support import (
     open_flag_codes,
 )
 from vrs.app import create_app
-from vrs.db.models import AuditLog, DoseRecord
+from vrs.db.models import AuditLog, Certificate, CertificateDoseRecord, DoseRecord
 from vrs.domain.reference import SPIKEVAX
 from vrs.settings import Settings
 
@@ -504,3 +504,66 @@ def test_keeping_the_stored_side_and_dismissing_a_flag(client: TestClient, world
     assert "conflict_resolved" in kinds
     missing = resolve(client, world, "00000000-0000-0000-0000-000000000000", "dismiss")
     assert (missing.status_code, missing.json()["code"]) == (404, "FLAG_NOT_FOUND")
+
+
+# ---------------------------------------------------------------------------------------
+# Certificates made from a changed record are revoked
+
+
+def certificate_from(world: World, record: dict[str, Any], uvci: str) -> None:
+    """A certificate row made from ``record`` (as the certificate service stores one)."""
+    with world.session() as s:
+        s.add(
+            Certificate(
+                municipality_code=M,
+                uvci=uvci,
+                resident_local_id="R000000001",
+                kind="domestic",
+                dose_number=record["dose_number"],
+                issued_at=NOW,
+                expires_at=NOW + timedelta(days=365),
+                kid="00" * 8,
+                signature_hash="ab" * 16,
+                uci_hash="11" * 16,
+                countrycode_uci_hash="22" * 16,
+                hc1="HC1:TEST",
+                channel="self",
+            )
+        )
+        s.add(
+            CertificateDoseRecord(
+                municipality_code=M,
+                dose_record_id=uuid.UUID(record["id"]),
+                uvci=uvci,
+                certificate_municipality_code=M,
+                dose_record_version=record["version"],
+            )
+        )
+        s.commit()
+
+
+def certificate_status(world: World, uvci: str) -> str:
+    with world.session() as s:
+        cert = s.get(Certificate, (M, uvci))
+        assert cert is not None
+        return cert.status
+
+
+def test_a_correction_or_a_void_revokes_the_certificates_made_from_the_record(
+    client: TestClient, world: World, clock: Clock
+) -> None:
+    first = recorded(client, world, serial=1, dose=1, vaccinated_on="2023-04-01")
+    second = recorded(client, world, serial=1, dose=2, vaccinated_on="2023-05-01")
+    certificate_from(world, first, "URN:UVCI:01:JP:FIRST")
+    certificate_from(world, second, "URN:UVCI:01:JP:SECOND")
+    clock.now += timedelta(minutes=1)
+
+    corrected = correct(client, world, first, {"vaccinated_on": "2023-04-02"})
+    voided = void(client, world, second)
+
+    assert corrected.json()["revoked_certificates"] == 1
+    assert voided.json()["revoked_certificates"] == 1
+    assert certificate_status(world, "URN:UVCI:01:JP:FIRST") == "revoked"
+    assert certificate_status(world, "URN:UVCI:01:JP:SECOND") == "revoked"
+    verified = verify(client, world, corrected.json()["record"])
+    assert verified.json()["revoked_certificates"] == 0  # a lock changes no content

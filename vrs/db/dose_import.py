@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Uuid, bindparam, text
+from sqlalchemy import Connection, Uuid, bindparam, column, select, table, text
 
 from vrs.db.bulk import StagingTable
 from vrs.db.types import UTCDateTime
@@ -171,10 +171,9 @@ def _event_after(conn: Connection) -> str:
     return f"json_object({fields})"
 
 
-def staged_coupons(conn: Connection) -> list[str]:
-    """The distinct coupon numbers of the staged doses."""
-    rows = conn.execute(text(f"SELECT DISTINCT coupon_number FROM {_S}"))  # noqa: S608
-    return [r[0] for r in rows]
+def staged_coupon_select() -> Any:
+    """A subquery of the staged doses' coupon numbers."""
+    return select(table(_S, column("coupon_number")).c.coupon_number)
 
 
 def count_pending(conn: Connection, municipality_code: str) -> int:

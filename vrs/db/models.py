@@ -12,7 +12,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, event
+from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint, event
 from sqlmodel import Field, SQLModel
 
 from vrs.db.types import UTCDateTime
@@ -413,6 +413,21 @@ def _install_stats_triggers(_target: Any, connection: Any, **kw: Any) -> None:
 event.listen(SQLModel.metadata, "after_create", _install_stats_triggers)
 
 
+class TrustPublication(SQLModel, table=True):
+    """A published trust bundle: every worker serves the same bytes (and ETag) until the
+    keys or the revocations change or it nears its ``valid_until``."""
+
+    __tablename__ = "trust_publication"
+
+    sequence: int = Field(primary_key=True)
+    issued_at: datetime = _ts()
+    valid_until: datetime = _ts()
+    #: What it was built from (listed DSCs, revocation count and latest time, rules version).
+    state: str = Field(max_length=200)
+    etag: str = Field(max_length=70)
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
 ALL_TABLES = [
     SQLModel.metadata.tables[name]
     for name in (
@@ -437,5 +452,6 @@ ALL_TABLES = [
         "coupon_sequence",
         "resident_link",
         "dose_stats",
+        "trust_publication",
     )
 ]

@@ -20,7 +20,6 @@ Codes: ``RECORD_NOT_FOUND``, ``VERSION_MISMATCH``, ``RECORD_VOIDED``, ``OPEN_CON
 
 from __future__ import annotations
 
-import importlib
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from vrs.db.concurrency import lock_keys
 from vrs.db.models import Municipality, Site
 from vrs.domain import audit
 from vrs.domain.auth import Principal, Role, require_municipality, require_role
+from vrs.domain.certificates import revoke_for_dose_records
 from vrs.domain.coupons import check_coupon_number, is_coupon_number
 from vrs.domain.doses import _DATE, _MAX_DOCTOR_NAME, _SITE_CODE, DoseRecordView, _view
 from vrs.domain.errors import Conflict, NotFound, Unprocessable
@@ -105,17 +105,10 @@ def revoke_certificates(
 ) -> int:
     """Revoke every active certificate made from these records; how many were revoked.
 
-    The one place the certificate service's revoke operation is called from
-    (``vrs.domain.certificates.revoke_for_dose_records``, interfaces.md). Until that module
-    is part of the service there are no certificates to revoke, and this returns 0.
+    The one place corrections, voids and conflict decisions call the certificate service's
+    revoke operation from (interfaces.md); it does not commit, the change's transaction does.
     """
-    try:
-        certificates = importlib.import_module("vrs.domain.certificates")
-    except ModuleNotFoundError as exc:
-        if exc.name != "vrs.domain.certificates":
-            raise
-        return 0
-    revoked: int = certificates.revoke_for_dose_records(
+    return revoke_for_dose_records(
         session,
         municipality_code=municipality_code,
         dose_record_ids=list(record_ids),
@@ -123,7 +116,6 @@ def revoke_certificates(
         actor=actor,
         now=now,
     )
-    return revoked
 
 
 # ---------------------------------------------------------------------------------------

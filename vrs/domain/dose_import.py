@@ -26,6 +26,7 @@ every series the file touched.
 from __future__ import annotations
 
 import re
+import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -46,7 +47,7 @@ from vrs.domain.errors import Conflict, DomainError
 from vrs.domain.refcache import reference_data
 from vrs.domain.reference import PROGRAMME_START
 from vrs.domain.residents import is_valid_damm_coupon_number
-from vrs.domain.rules import MAX_LOT_LENGTH, check_lot, reevaluate, today_in_japan
+from vrs.domain.rules import MAX_LOT_LENGTH, check_lot, reevaluate_selected, today_in_japan
 from vrs.settings import Settings
 
 DOSE_COLUMNS = ("coupon", "vaccinated_on", "product", "lot", "site_code", "doctor_name")
@@ -67,8 +68,24 @@ class DoseImportResult:
     unchanged: int
     #: Created records whose coupon number no resident holds yet.
     pending: int
-    #: Records of the series the file touched with at least one open flag afterwards.
+    #: Records of the series the file added doses to with at least one open flag afterwards.
     flagged: int
+
+
+class TimeOrderedIds:
+    """Record ids in the UUID version 7 layout (a millisecond time, then random bits and a
+    counter), rising within one import: the primary-key indexes of a bulk insert are then
+    appended to instead of written at random places, and making one costs a string format."""
+
+    def __init__(self, now: datetime) -> None:
+        millis = int(now.timestamp() * 1000) & ((1 << 48) - 1)
+        self._high = (millis << 16) | (0x7 << 12) | secrets.randbits(12)
+        self._low = (0b10 << 62) | (secrets.randbits(30) << 32)
+        self._count = 0
+
+    def __call__(self) -> str:
+        self._count += 1
+        return f"{self._high:016x}{self._low + self._count:016x}"
 
 
 class DoseRowCheck:
@@ -86,6 +103,8 @@ class DoseRowCheck:
         self._now = now
         self._today = today_in_japan(now)
         self._products = products
+        self._record_id = TimeOrderedIds(now)
+        self._event_id = TimeOrderedIds(now)
         #: Valid vaccination dates seen so far, text -> ISO form.
         self._dates: dict[str, str] = {}
 
@@ -110,7 +129,7 @@ class DoseRowCheck:
             and len(doctor) <= DOCTOR_NAME_MAX
         ):
             number = coupon[8:]
-            return (line, uuid.uuid4().hex, uuid.uuid4().hex, number + coupon[1], number,
+            return (line, self._record_id(), self._event_id(), number + coupon[1], number,
                     int(coupon[1]), iso, product, lot, site, doctor or None)  # fmt: skip
         return self._check_each_field(line, fields, report)
 
@@ -137,7 +156,7 @@ class DoseRowCheck:
             )
         if report.total != before:
             return None
-        return (line, uuid.uuid4().hex, uuid.uuid4().hex, number + str(dose_number), number,
+        return (line, self._record_id(), self._event_id(), number + str(dose_number), number,
                 dose_number, iso, product, lot, site, doctor or None)  # fmt: skip
 
     def _coupon(self, line: int, coupon: str, report: ErrorReport) -> tuple[str, int]:
@@ -238,17 +257,20 @@ def import_doses(
             "nothing was written, send the file again",
         )
     pending = sql.count_pending(conn, municipality_code)
-    coupons = sql.staged_coupons(conn)
     # The import's own lock serialises imports; a file may hold more coupons than
     # PostgreSQL's lock table has room for, so the series locks are not taken one by one.
-    flags = reevaluate(session, municipality_code, coupons, now, locked=True)
+    flagged = 0
+    if created:
+        if unchanged:  # the planner should see the staging table as it is now
+            conn.exec_driver_sql(f"ANALYZE {stage.name}")
+        flagged = reevaluate_selected(session, municipality_code, sql.staged_coupon_select(), now)
     stage.drop(conn)
     result = DoseImportResult(
         rows=records.rows,
         created=created,
         unchanged=unchanged,
         pending=pending,
-        flagged=sum(1 for f in flags.values() if f),
+        flagged=flagged,
     )
     audit.record(
         session,

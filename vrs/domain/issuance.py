@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import re
 import secrets
+import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, fields
+from datetime import date, datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
 import certs
@@ -90,14 +93,146 @@ def _check_request(request: CertificateRequest) -> None:
         )
 
 
-def _person(session: Session, key: str, birth_date: Any) -> list[Resident]:
-    return list(
-        session.execute(
-            select(Resident).where(
-                col(Resident.my_number_hmac) == key, col(Resident.birth_date) == birth_date
-            )
-        ).scalars()
+@dataclass(frozen=True)
+class _ResidentRow:
+    municipality_code: str
+    local_id: str
+    family_name: str
+    given_name: str
+    family_name_kana: str
+    given_name_kana: str
+    birth_date: date
+    my_number_hmac: str | None
+    coupon_number: str | None
+    protected: bool
+
+
+@dataclass(frozen=True)
+class _DoseRow:
+    municipality_code: str
+    id: uuid.UUID
+    dose_number: int
+    resident_local_id: str | None
+    coupon_number: str
+    vaccinated_on: date
+    status: str
+    version: int
+
+
+@dataclass(frozen=True)
+class _ProductRow:
+    code: str
+    manufacturer_code: str
+    prophylaxis_code: str
+    series_length: int
+
+
+def _columns(model: Any, row: Any) -> list[Any]:
+    return [col(getattr(model, field.name)) for field in fields(row)]
+
+
+@dataclass(frozen=True)
+class _Dose:
+    record: _DoseRow
+    product: _ProductRow
+    #: Whether the record has an open flag of severity ``conflict`` / ``flag``.
+    conflict: bool
+    flagged: bool
+
+
+def _open_flag(record_id: Any, municipality: Any, severity: str) -> Any:
+    return (
+        select(col(QualityFlag.id))
+        .where(
+            col(QualityFlag.municipality_code) == municipality,
+            col(QualityFlag.dose_record_id) == record_id,
+            col(QualityFlag.resolved_at).is_(None),
+            col(QualityFlag.severity) == severity,
+        )
+        .exists()
     )
+
+
+def _pending_on_coupon() -> Any:
+    other = aliased(DoseRecord)  # not the joined dose: a record on the resident's coupon
+    return (
+        select(col(other.id))
+        .where(
+            col(other.municipality_code) == col(Resident.municipality_code),
+            col(other.coupon_number) == col(Resident.coupon_number),
+            col(other.status) == "pending",
+        )
+        .correlate(Resident)
+        .exists()
+    )
+
+
+@dataclass(frozen=True)
+class _Person:
+    rows: list[_ResidentRow]
+    doses: list[_Dose]
+    #: Doses on one of the person's coupons not matched to them yet.
+    pending: bool
+
+
+def _person_select() -> Any:
+    """The person's resident rows and their non-voided doses (with product and open-flag
+    state) in one statement: every issue pays one round trip for all it has to read. Each
+    join and sub-query follows an index (the resident's doses, the coupon's natural key, the
+    record's flags)."""
+    record = DoseRecord
+    joined = and_(
+        col(record.municipality_code) == col(Resident.municipality_code),
+        col(record.resident_local_id) == col(Resident.local_id),
+        col(record.status) != "voided",
+    )
+    return (
+        select(
+            *_columns(Resident, _ResidentRow),
+            *_columns(record, _DoseRow),
+            *_columns(VaccineProduct, _ProductRow),
+            _open_flag(col(record.id), col(record.municipality_code), "conflict"),
+            _open_flag(col(record.id), col(record.municipality_code), "flag"),
+            _pending_on_coupon(),
+        )
+        .outerjoin(record, joined)
+        .outerjoin(VaccineProduct, col(VaccineProduct.code) == col(record.product_code))
+    )
+
+
+@cache
+def _signed_in_person() -> Any:
+    """:func:`_person_select` for a signed-in resident, built once (its parameters bound per
+    call): building the statement costs more Python time than running it."""
+    return _person_select().where(_same_person(bindparam("key"), bindparam("birth")))
+
+
+def _load_person(session: Session, statement: Any, **params: Any) -> _Person:
+    """Plain rows, not ORM objects: nothing read here is changed, and building entities
+    costs more than the query."""
+    result = session.execute(statement, params).all()
+    r_end = len(fields(_ResidentRow))
+    d_end = r_end + len(fields(_DoseRow))
+    p_end = d_end + len(fields(_ProductRow))
+    residents: dict[tuple[str, str], _ResidentRow] = {}
+    doses: dict[Any, _Dose] = {}
+    pending = False
+    for row in result:
+        resident = _ResidentRow(*row[:r_end])
+        residents[(resident.municipality_code, resident.local_id)] = resident
+        conflict, flagged, coupon_pending = row[p_end:]
+        pending = pending or bool(coupon_pending)
+        if row[r_end] is not None and row[d_end] is not None:
+            dose = _DoseRow(*row[r_end:d_end])
+            product = _ProductRow(*row[d_end:p_end])
+            doses[(dose.municipality_code, dose.id)] = _Dose(
+                dose, product, bool(conflict), bool(flagged)
+            )
+    return _Person(list(residents.values()), list(doses.values()), pending)
+
+
+def _same_person(key: Any, birth_date: Any) -> Any:
+    return and_(col(Resident.my_number_hmac) == key, col(Resident.birth_date) == birth_date)
 
 
 def issue_for_resident(
@@ -113,15 +248,17 @@ def issue_for_resident(
     _check_request(request)
     if actor.resident_key is None:
         raise Forbidden("ROLE_NOT_ALLOWED", "this needs a resident session")
-    rows = _person(session, actor.resident_key, actor.resident_birth_date)
-    if not rows:
+    person = _load_person(
+        session, _signed_in_person(), key=actor.resident_key, birth=actor.resident_birth_date
+    )
+    if not person.rows:
         raise NotFound("RESIDENT_NOT_FOUND", "no resident is registered for this sign-in")
-    if any(row.protected for row in rows):
+    if any(row.protected for row in person.rows):
         raise Forbidden(
             "PROTECTED_RESIDENT",
             "certificates for this resident are issued at the municipality window",
         )
-    return _issue(session, actor, rows, request, signer, now, CHANNEL_SELF, window=None)
+    return _issue(session, actor, person, request, signer, now, CHANNEL_SELF, window=None)
 
 
 def issue_at_window(
@@ -141,28 +278,24 @@ def issue_at_window(
     resident = session.get(Resident, (municipality_code, local_id))
     if resident is None:
         raise NotFound("UNKNOWN_RESIDENT", f"no resident {local_id} in {municipality_code}")
-    rows = [resident]
+    which = and_(
+        col(Resident.municipality_code) == municipality_code, col(Resident.local_id) == local_id
+    )
     if resident.my_number_hmac is not None:
-        rows += [
-            r
-            for r in _person(session, resident.my_number_hmac, resident.birth_date)
-            if (r.municipality_code, r.local_id) != (municipality_code, local_id)
-        ]
+        which = or_(which, _same_person(resident.my_number_hmac, resident.birth_date))
     return _issue(
-        session, actor, rows, request, signer, now, CHANNEL_WINDOW, window=municipality_code
+        session,
+        actor,
+        _load_person(session, _person_select().where(which)),
+        request,
+        signer,
+        now,
+        CHANNEL_WINDOW,
+        window=municipality_code,
     )
 
 
-def _load_records(session: Session, rows: Sequence[Resident]) -> list[DoseRecord]:
-    owners = or_(
-        *(
-            and_(
-                col(DoseRecord.municipality_code) == r.municipality_code,
-                col(DoseRecord.resident_local_id) == r.local_id,
-            )
-            for r in rows
-        )
-    )
+def _pending_doses(session: Session, rows: Sequence[_ResidentRow]) -> list[int]:
     coupons = [
         and_(
             col(DoseRecord.municipality_code) == r.municipality_code,
@@ -171,15 +304,15 @@ def _load_records(session: Session, rows: Sequence[Resident]) -> list[DoseRecord
         for r in rows
         if r.coupon_number
     ]
-    where = or_(owners, *coupons) if coupons else owners
-    return list(
-        session.execute(
-            select(DoseRecord).where(where, col(DoseRecord.status) != "voided")
-        ).scalars()
-    )
+    numbers = session.execute(
+        select(col(DoseRecord.dose_number)).where(
+            or_(*coupons), col(DoseRecord.status) == "pending"
+        )
+    ).scalars()
+    return sorted(numbers)
 
 
-def _open_flags(session: Session, records: Sequence[DoseRecord]) -> list[QualityFlag]:
+def _open_flags(session: Session, records: Sequence[_DoseRow]) -> list[QualityFlag]:
     if not records:
         return []
     by_municipality: dict[str, list[Any]] = {}
@@ -204,56 +337,55 @@ def _open_flags(session: Session, records: Sequence[DoseRecord]) -> list[Quality
 
 
 def _settled_series(
-    session: Session, rows: Sequence[Resident], request: CertificateRequest, window: str | None
-) -> tuple[DoseRecord, list[DoseRecord]]:
+    session: Session, person: _Person, request: CertificateRequest, window: str | None
+) -> tuple[_Dose, list[_Dose]]:
     """The certified dose and the records it is made from, or the refusal naming the cause."""
-    records = _load_records(session, rows)
-    pending = sorted(r.dose_number for r in records if r.status == "pending")
-    if pending:
+    doses = person.doses
+    if person.pending:
         raise Conflict(
             "RECORDS_PENDING",
             "some doses on the coupon are not matched to the resident yet",
-            doses=pending,
+            doses=_pending_doses(session, person.rows),
         )
-    if not records:
+    if not doses:
         raise Conflict("NO_DOSES", "no dose is recorded for this resident")
-    flags = _open_flags(session, records)
-    conflicts = sorted({f.rule_code for f in flags if f.severity == "conflict"})
-    numbers = [r.dose_number for r in records]
+    numbers = [d.record.dose_number for d in doses]
     duplicated = sorted({n for n in numbers if numbers.count(n) > 1})
-    if conflicts or duplicated:
+    if duplicated or any(d.conflict for d in doses):
+        flags = _open_flags(session, [d.record for d in doses])
         raise Conflict(
             "RECORDS_CONFLICTING",
             "the resident's records disagree; the municipality must settle them first",
-            rules=conflicts,
+            rules=sorted({f.rule_code for f in flags if f.severity == "conflict"}),
             doses=duplicated,
         )
-    if flags:
+    if any(d.flagged for d in doses):
+        flags = _open_flags(session, [d.record for d in doses])
         raise Conflict(
             "RECORDS_FLAGGED",
             "the resident's records have open flags to check first",
             rules=sorted({f.rule_code for f in flags}),
         )
-    candidates = [r for r in records if window is None or r.municipality_code == window]
     if request.dose is None:
+        candidates = [d for d in doses if window is None or d.record.municipality_code == window]
         if not candidates:
             raise Forbidden("DOSE_OF_OTHER_MUNICIPALITY", "no dose of this municipality to certify")
-        dose = max(candidates, key=lambda r: r.dose_number)
+        dose = max(candidates, key=lambda d: d.record.dose_number)
     else:
-        found = [r for r in records if r.dose_number == request.dose]
+        found = [d for d in doses if d.record.dose_number == request.dose]
         if not found:
             raise NotFound("DOSE_NOT_FOUND", f"no dose {request.dose} is recorded")
         dose = found[0]
-        if window is not None and dose.municipality_code != window:
+        if window is not None and dose.record.municipality_code != window:
             raise Forbidden(
                 "DOSE_OF_OTHER_MUNICIPALITY",
                 "the window issues certificates for doses its municipality recorded",
             )
-    used = [r for r in records if r.dose_number <= dose.dose_number]
+    used = [d for d in doses if d.record.dose_number <= dose.record.dose_number]
     return dose, used
 
 
-def _holder_name(resident: Resident, request: CertificateRequest) -> certs.HolderName:
+def _holder_name(resident: _ResidentRow, request: CertificateRequest) -> certs.HolderName:
     try:
         if request.passport_name is not None:
             return certs.HolderName.from_passport(
@@ -275,7 +407,7 @@ def _holder_name(resident: Resident, request: CertificateRequest) -> certs.Holde
 def _issue(
     session: Session,
     actor: Principal,
-    rows: Sequence[Resident],
+    person: _Person,
     request: CertificateRequest,
     signer: Signer,
     now: datetime,
@@ -283,16 +415,16 @@ def _issue(
     *,
     window: str | None,
 ) -> IssuedView:
-    dose, used = _settled_series(session, rows, request, window)
+    settled, used_doses = _settled_series(session, person, request, window)
+    rows = person.rows
+    dose, product = settled.record, settled.product
+    used = [d.record for d in used_doses]
     owner = next(
         r
         for r in rows
         if r.municipality_code == dose.municipality_code
         and (r.local_id == dose.resident_local_id or r.coupon_number == dose.coupon_number)
     )
-    product = session.get(VaccineProduct, dose.product_code)
-    if product is None:  # pragma: no cover - a foreign key guarantees it
-        raise NotFound("UNKNOWN_PRODUCT", dose.product_code)
     name = _holder_name(owner, request)
     opaque = dose.municipality_code + "".join(
         secrets.choice(OPAQUE_ALPHABET) for _ in range(_UVCI_RANDOM)
@@ -335,7 +467,6 @@ def _issue(
         status=STATUS_ACTIVE,
     )
     session.add(certificate)
-    session.flush()  # the certificate before the rows that point at it
     for record in used:
         session.add(
             CertificateDoseRecord(

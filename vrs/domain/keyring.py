@@ -62,8 +62,6 @@ class ServiceKeys:
         self._store = store
         self._ring: KeyRing | None = None
         self._lock = threading.Lock()
-        #: Bumped whenever the ring changed on disk: the trust bundle cache keys on it.
-        self.generation = 0
 
     def ring(self, now: datetime) -> KeyRing:
         try:
@@ -78,10 +76,9 @@ class ServiceKeys:
                             now=now,
                             development=not self.settings.is_production,
                         )
-                        self.generation += 1
                     ring = self._ring
-            elif ring.refresh():
-                self.generation += 1
+            else:
+                ring.refresh()  # `vrs keys rotate` in another process takes effect here
             return ring
         except KeysError as exc:
             if exc.code == "RING_MISSING":

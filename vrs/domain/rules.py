@@ -439,15 +439,67 @@ def reevaluate(
 def _reevaluate_chunk(
     session: Session, municipality_code: str, coupons: list[str], now: datetime
 ) -> dict[uuid.UUID, list[OpenFlag]]:
-    ref = reference_data(session)
     series = load_series(session, municipality_code, coupons)
     series += load_linked_doses(session, municipality_code, coupons)
-    _match_pending(session, municipality_code, series, now)
     open_flags = load_open_flags(session, municipality_code, coupons=coupons)
-    plan = plan_flag_changes(series, open_flags, ref, now)
+    return apply_series(session, municipality_code, series, open_flags, now)
+
+
+def apply_series(
+    session: Session,
+    municipality_code: str,
+    series: list[SeriesDose],
+    open_flags: dict[uuid.UUID, list[OpenFlag]],
+    now: datetime,
+) -> dict[uuid.UUID, list[OpenFlag]]:
+    """Match pending records, then open and resolve flags on loaded series (whole coupons);
+    the open flags per record afterwards."""
+    _match_pending(session, municipality_code, series, now)
+    plan = plan_flag_changes(series, open_flags, reference_data(session), now)
     _resolve_flags(session, municipality_code, plan.to_resolve, now)
     _open_flags(session, municipality_code, plan.to_open, plan.opened)
     return plan.after
+
+
+def reevaluate_selected(
+    session: Session, municipality_code: str, coupons: Any, now: datetime, *, chunk: int = 20_000
+) -> int:
+    """:func:`reevaluate_series` for the coupons a subquery selects (a bulk import's staging
+    table), reading each kind of fact in one streamed query instead of one per chunk of
+    coupons; the caller holds whatever locks it needs. Returns how many records have open
+    flags afterwards."""
+    conn = session.connection()
+    params = {"municipality": municipality_code}
+    linked: dict[str, list[SeriesDose]] = defaultdict(list)
+    for row in conn.execute(_linked_statement(coupons), params):
+        linked[row[0]].append(external_dose(*row))
+    open_flags: dict[uuid.UUID, list[OpenFlag]] = defaultdict(list)
+    flags_stmt = select(*_FLAG_COLUMNS).where(
+        FLAG.c.municipality_code == municipality_code,
+        FLAG.c.resolved_at.is_(None),
+        FLAG.c.dose_record_id.in_(
+            select(DOSE.c.id).where(
+                DOSE.c.municipality_code == municipality_code, DOSE.c.coupon_number.in_(coupons)
+            )
+        ),
+    )
+    for row in conn.execute(flags_stmt):
+        open_flags[row.dose_record_id].append(OpenFlag(*row))
+    rows = conn.execute(_series_statement(coupons).order_by(DOSE.c.coupon_number), params).all()
+    flagged = 0
+    start = 0
+    while start < len(rows):
+        end = min(start + chunk, len(rows))
+        while end < len(rows) and rows[end].coupon_number == rows[end - 1].coupon_number:
+            end += 1  # a coupon's series stays in one chunk
+        series = [_series_dose_of(row) for row in rows[start:end]]
+        for coupon in {d.coupon_number for d in series} & linked.keys():
+            series += linked[coupon]
+        mine = {d.id: open_flags[d.id] for d in series if d.id in open_flags}
+        after = apply_series(session, municipality_code, series, mine, now)
+        flagged += sum(1 for flags in after.values() if flags)
+        start = end
+    return flagged
 
 
 @dataclass(frozen=True)
@@ -550,7 +602,11 @@ def match_rows(
     return updates, events
 
 
-def _series_statement() -> Any:
+def _series_statement(coupons: Any = None) -> Any:
+    """The series facts of the doses of ``coupons`` (an expanding parameter by default, or a
+    subquery of coupon numbers)."""
+    if coupons is None:
+        coupons = bindparam("coupons", expanding=True)
     any_lot = LOT.alias("any_lot")
     own = RESIDENT.alias("own_resident")
     holder = RESIDENT.alias("coupon_holder")
@@ -592,7 +648,7 @@ def _series_statement() -> Any:
         .select_from(joined)
         .where(
             DOSE.c.municipality_code == bindparam("municipality"),
-            DOSE.c.coupon_number.in_(bindparam("coupons", expanding=True)),
+            DOSE.c.coupon_number.in_(coupons),
             DOSE.c.status != "voided",
         )
     )
@@ -608,24 +664,27 @@ def load_series(session: Session, municipality_code: str, coupons: list[str]) ->
     The resident is the record's own, or for a pending record whoever holds the coupon now.
     """
     params = {"municipality": municipality_code, "coupons": coupons}
-    return [
-        SeriesDose(
-            id=row.id,
-            coupon_number=row.coupon_number,
-            dose_number=row.dose_number,
-            vaccinated_on=row.vaccinated_on,
-            product_code=row.product_code,
-            lot_number=row.lot_number,
-            lot_known=bool(row.lot_known),
-            lot_expires_on=row.expires_on,
-            birth_date=row.birth_date,
-            unmatched_holder=row.holder_id,
-        )
-        for row in session.connection().execute(_SERIES, params)
-    ]
+    return [_series_dose_of(row) for row in session.connection().execute(_SERIES, params)]
 
 
-def _linked_statement() -> Any:
+def _series_dose_of(row: Any) -> SeriesDose:
+    return SeriesDose(
+        id=row.id,
+        coupon_number=row.coupon_number,
+        dose_number=row.dose_number,
+        vaccinated_on=row.vaccinated_on,
+        product_code=row.product_code,
+        lot_number=row.lot_number,
+        lot_known=bool(row.lot_known),
+        lot_expires_on=row.expires_on,
+        birth_date=row.birth_date,
+        unmatched_holder=row.holder_id,
+    )
+
+
+def _linked_statement(coupons: Any = None) -> Any:
+    if coupons is None:
+        coupons = bindparam("coupons", expanding=True)
     holder = RESIDENT.alias("holder")
     return (
         select(
@@ -653,7 +712,7 @@ def _linked_statement() -> Any:
         )
         .where(
             holder.c.municipality_code == bindparam("municipality"),
-            holder.c.coupon_number.in_(bindparam("coupons", expanding=True)),
+            holder.c.coupon_number.in_(coupons),
             DOSE.c.status != "voided",
         )
     )
