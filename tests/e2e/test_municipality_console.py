@@ -90,6 +90,15 @@ def test_staff_import_fix_a_bad_row_and_correct_a_flagged_record(
     page.get_by_text("Nothing to review.").wait_for()
     steps.shot(page, "corrected-with-history")
 
+    page.get_by_label("Dose the tickets are for").fill("3")
+    page.get_by_role("button", name="Print coupon sheets (PDF)").click()
+    with page.expect_download() as sheet:
+        page.get_by_role("link", name="Download the coupon sheets (PDF)").click()
+    sheet_path = tmp_path / "coupons.pdf"
+    sheet.value.save_as(sheet_path)
+    assert sheet_path.read_bytes().startswith(b"%PDF-")
+    steps.shot(page, "coupon-sheets")
+
 
 def test_another_municipalitys_token_cannot_open_this_console(
     page: Any, live_url: str, world: World, steps: Steps

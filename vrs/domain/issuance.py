@@ -542,9 +542,3 @@ def signed_payload(hc1: str) -> dict[str, Any]:
     claims = wire.cbor_loads(sign1.payload)
     payload: dict[str, Any] = claims[wire.CWT_HCERT][wire.HCERT_EU_DCC]
     return payload
-
-
-#: The person's resident rows (by keyed My Number hash and birth date) and their records,
-#: for other read-only views of the same person (``vrs.domain.own_records``).
-load_person = _person
-load_records = _load_records

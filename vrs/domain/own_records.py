@@ -10,16 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlmodel import Session, col
 
 from certs.errors import CertsError
 from certs.names import hepburn_from_kana
-from vrs.db.models import Certificate, DoseRecord, QualityFlag, VaccineProduct
+from vrs.db.models import Certificate, DoseRecord, QualityFlag, Resident, VaccineProduct
 from vrs.domain import audit
 from vrs.domain.auth import Principal, Role, require_role
 from vrs.domain.errors import Forbidden, NotFound
-from vrs.domain.issuance import load_person, load_records
 
 
 @dataclass(frozen=True)
@@ -72,10 +71,17 @@ def own_records(session: Session, *, actor: Principal, now: datetime) -> OwnReco
     require_role(actor, Role.RESIDENT)
     if actor.resident_key is None:
         raise Forbidden("ROLE_NOT_ALLOWED", "this needs a resident session")
-    rows = load_person(session, actor.resident_key, actor.resident_birth_date)
+    rows = list(
+        session.execute(
+            select(Resident).where(
+                col(Resident.my_number_hmac) == actor.resident_key,
+                col(Resident.birth_date) == actor.resident_birth_date,
+            )
+        ).scalars()
+    )
     if not rows:
         raise NotFound("RESIDENT_NOT_FOUND", "no resident is registered for this sign-in")
-    records = sorted(load_records(session, rows), key=lambda r: (r.dose_number, r.vaccinated_on))
+    records = sorted(_records(session, rows), key=lambda r: (r.dose_number, r.vaccinated_on))
     names: dict[str, str] = {
         code: name
         for code, name in session.execute(
@@ -136,6 +142,30 @@ def own_records(session: Session, *, actor: Principal, now: datetime) -> OwnReco
     )
     session.commit()
     return result
+
+
+def _records(session: Session, rows: list[Resident]) -> list[DoseRecord]:
+    """The person's dose records (not voided): matched to a resident row, or on its coupon."""
+    owners = [
+        and_(
+            col(DoseRecord.municipality_code) == r.municipality_code,
+            col(DoseRecord.resident_local_id) == r.local_id,
+        )
+        for r in rows
+    ]
+    coupons = [
+        and_(
+            col(DoseRecord.municipality_code) == r.municipality_code,
+            col(DoseRecord.coupon_number) == r.coupon_number,
+        )
+        for r in rows
+        if r.coupon_number
+    ]
+    return list(
+        session.execute(
+            select(DoseRecord).where(or_(*owners, *coupons), col(DoseRecord.status) != "voided")
+        ).scalars()
+    )
 
 
 def _open_flag_counts(session: Session, records: list[DoseRecord]) -> dict[object, int]:

@@ -159,6 +159,22 @@
     document.getElementById("coupons-result").textContent = JSON.stringify(result);
   }
 
+  let sheetUrl = null;
+  async function printCoupons(event) {
+    event.preventDefault();
+    clearError();
+    const dose = Number(event.target.dose.value);
+    const pdf = await api("POST", base() + "/coupons/print", {
+      token: auth.token, json: { dose, format: "pdf" }, accept: "application/pdf" });
+    if (sheetUrl) URL.revokeObjectURL(sheetUrl);
+    sheetUrl = URL.createObjectURL(pdf);
+    const link = document.getElementById("print-download");
+    link.href = sheetUrl;
+    link.download = "coupons-" + auth.code + "-dose" + dose + ".pdf";
+    link.hidden = false;
+    link.focus();
+  }
+
   // --- charts (inline SVG) -------------------------------------------------------------
   const SVG = "http://www.w3.org/2000/svg";
   function svg(tag, attrs) {
@@ -222,6 +238,7 @@
     document.getElementById("action-form").addEventListener("submit", applyAction);
     document.getElementById("action-cancel").addEventListener("click", () => document.getElementById("action-dialog").close());
     document.getElementById("issue-coupons").addEventListener("click", () => issueCoupons().catch(showError));
+    document.getElementById("print-form").addEventListener("submit", (event) => printCoupons(event).catch(showError));
     if (restore()) showConsole();
   });
 })();
