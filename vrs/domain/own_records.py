@@ -7,8 +7,10 @@ audit-logged as a personal-data read.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import and_, or_, select
 from sqlmodel import Session, col
@@ -65,23 +67,52 @@ def _suggest(kana: str) -> str:
         return ""
 
 
+def load_person(session: Session, key: str, birth_date: Any) -> list[Resident]:
+    """The person's resident rows in every municipality (keyed My Number hash + birth date)."""
+    return list(
+        session.execute(
+            select(Resident)
+            .where(col(Resident.my_number_hmac) == key, col(Resident.birth_date) == birth_date)
+            .order_by(col(Resident.municipality_code))
+        ).scalars()
+    )
+
+
+def load_records(session: Session, rows: Sequence[Resident]) -> list[DoseRecord]:
+    """The person's non-voided dose records: matched to a resident row, or still pending on
+    one of their coupons."""
+    owners = or_(
+        *(
+            and_(
+                col(DoseRecord.municipality_code) == r.municipality_code,
+                col(DoseRecord.resident_local_id) == r.local_id,
+            )
+            for r in rows
+        )
+    )
+    coupons = [
+        and_(
+            col(DoseRecord.municipality_code) == r.municipality_code,
+            col(DoseRecord.coupon_number) == r.coupon_number,
+        )
+        for r in rows
+        if r.coupon_number
+    ]
+    where = or_(owners, *coupons) if coupons else owners
+    statement = select(DoseRecord).where(where, col(DoseRecord.status) != "voided")
+    return list(session.execute(statement).scalars())
+
+
 def own_records(session: Session, *, actor: Principal, now: datetime) -> OwnRecords:
     """The signed-in resident's names, doses (all municipalities) and certificates; commits
     the audit entry."""
     require_role(actor, Role.RESIDENT)
     if actor.resident_key is None:
         raise Forbidden("ROLE_NOT_ALLOWED", "this needs a resident session")
-    rows = list(
-        session.execute(
-            select(Resident).where(
-                col(Resident.my_number_hmac) == actor.resident_key,
-                col(Resident.birth_date) == actor.resident_birth_date,
-            )
-        ).scalars()
-    )
+    rows = load_person(session, actor.resident_key, actor.resident_birth_date)
     if not rows:
         raise NotFound("RESIDENT_NOT_FOUND", "no resident is registered for this sign-in")
-    records = sorted(_records(session, rows), key=lambda r: (r.dose_number, r.vaccinated_on))
+    records = sorted(load_records(session, rows), key=lambda r: (r.dose_number, r.vaccinated_on))
     names: dict[str, str] = {
         code: name
         for code, name in session.execute(
@@ -142,30 +173,6 @@ def own_records(session: Session, *, actor: Principal, now: datetime) -> OwnReco
     )
     session.commit()
     return result
-
-
-def _records(session: Session, rows: list[Resident]) -> list[DoseRecord]:
-    """The person's dose records (not voided): matched to a resident row, or on its coupon."""
-    owners = [
-        and_(
-            col(DoseRecord.municipality_code) == r.municipality_code,
-            col(DoseRecord.resident_local_id) == r.local_id,
-        )
-        for r in rows
-    ]
-    coupons = [
-        and_(
-            col(DoseRecord.municipality_code) == r.municipality_code,
-            col(DoseRecord.coupon_number) == r.coupon_number,
-        )
-        for r in rows
-        if r.coupon_number
-    ]
-    return list(
-        session.execute(
-            select(DoseRecord).where(or_(*owners, *coupons), col(DoseRecord.status) != "voided")
-        ).scalars()
-    )
 
 
 def _open_flag_counts(session: Session, records: list[DoseRecord]) -> dict[object, int]:
