@@ -68,6 +68,9 @@ def test_staff_import_fix_a_bad_row_and_correct_a_flagged_record(
     upload(page, "Dose records (paper forms)", dose_file)
     page.get_by_text("Imported", exact=True).wait_for()
     assert '"flagged": 1' in page.locator("#import-result pre").inner_text()
+    chart = page.get_by_role("img", name="Doses per day")
+    chart.wait_for()  # redrawn after the import: one day, 1-9 doses, suppressed in open data
+    assert "<10" in (chart.text_content() or "")
 
     page.get_by_label("Rule").fill("INTERVAL_TOO_SHORT")
     page.get_by_role("button", name="Filter").click()
