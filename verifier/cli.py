@@ -3,6 +3,7 @@
     vrs-verify sync --url URL [--pin KEYFILE]
     vrs-verify check (FILE|HC1)... [--mode venue|border:DE] [--now ISO] [--json]
     vrs-verify camera [DEVICE|VIDEO-FILE] [--mode ...]
+    vrs-verify serve [--port 8080] [--mode ...]   the checker's page on http://127.0.0.1:PORT/
 
 Exit status of ``check``: 0 every certificate valid, 1 one is invalid, 2 could not decide (an
 ERROR result, no usable trust, bad arguments). Trust lives in ``--dir`` (default
@@ -53,7 +54,11 @@ def _parser() -> argparse.ArgumentParser:
     sync_cmd = commands.add_parser("sync", help="download the signed trust bundle")
     sync_cmd.add_argument("--url", required=True)
     sync_cmd.add_argument("--pin", type=Path, help="the bundle key (PEM); kept for later runs")
-    for name, helptext in (("check", "verify certificates"), ("camera", "verify from a camera")):
+    for name, helptext in (
+        ("check", "verify certificates"),
+        ("camera", "verify from a camera"),
+        ("serve", "the checker's page on localhost (camera or photo)"),
+    ):
         cmd = commands.add_parser(name, help=helptext)
         cmd.add_argument("--mode", default="venue", help="venue or border:XX")
         cmd.add_argument("--now", help="verification time, ISO 8601 (default: the clock)")
@@ -64,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     cam = commands.choices["camera"]
     cam.add_argument("source", nargs="?", default="0", metavar="DEVICE|VIDEO-FILE")
     cam.add_argument("--max-frames", type=int, default=None)
+    serve = commands.choices["serve"]
+    serve.add_argument("--host", default="127.0.0.1", help="loopback only")
+    serve.add_argument("--port", type=int, default=8080)
     return parser
 
 
@@ -152,6 +160,18 @@ def _camera(args: argparse.Namespace, trust: TrustStore) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace, trust: TrustStore) -> int:
+    from verifier.web import CheckerServer
+
+    def clock() -> datetime:
+        return _now(args)
+
+    server = CheckerServer(trust, mode=args.mode, clock=clock, host=args.host, port=args.port)
+    _say(f"checker page on {server.url} (mode {args.mode}; Ctrl+C stops; nothing is stored)")
+    server.serve_forever()
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     folder = args.dir or _default_dir()
@@ -161,6 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         trust = _trust(args, folder)
         if args.command == "check":
             return _check(args, trust)
+        if args.command == "serve":
+            return _serve(args, trust)
         return _camera(args, trust)
     except VerifierError as exc:
         return _fail(f"{exc.code}: {exc.message}")

@@ -126,6 +126,31 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+# --- demo and API document -------------------------------------------------------------
+
+
+def _demo(args: argparse.Namespace, _settings: Settings) -> int:
+    from vrs.demo import DemoError, run_demo
+
+    try:
+        return run_demo(keep=args.keep, port=args.port)
+    except DemoError as exc:
+        print(f"demo failed: {exc}", file=sys.stderr)
+        return 1
+
+
+def _openapi(args: argparse.Namespace, _settings: Settings) -> int:
+    from vrs.openapi import openapi_json
+
+    text = openapi_json()
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        args.out.write_text(text, encoding="utf-8")
+        print(f"OpenAPI document written to {args.out}", file=sys.stderr)
+    return 0
+
+
 # --- db --------------------------------------------------------------------------------
 
 
@@ -435,6 +460,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="no line per request (a reverse proxy in front usually keeps the access log)",
     )
+
+    demo = _command(commands, "demo", _demo, "run the whole chain in a temporary folder")
+    demo.add_argument("--keep", type=Path, help="work in this folder and keep it afterwards")
+    demo.add_argument("--port", type=int, default=None, help="the service's port (default: free)")
+    openapi = _command(commands, "openapi", _openapi, "write the HTTP API's OpenAPI document")
+    openapi.add_argument("out", type=Path, nargs="?", help="file (default: standard output)")
 
     db = _group(commands, "db", "database schema")
     _command(db, "upgrade", _db_upgrade, "migrate to the newest schema and seed reference data")

@@ -68,6 +68,9 @@ def test_staff_import_fix_a_bad_row_and_correct_a_flagged_record(
     upload(page, "Dose records (paper forms)", dose_file)
     page.get_by_text("Imported", exact=True).wait_for()
     assert '"flagged": 1' in page.locator("#import-result pre").inner_text()
+    chart = page.get_by_role("img", name="Doses per day")
+    chart.wait_for()  # redrawn after the import: one day, 1-9 doses, suppressed in open data
+    assert "<10" in (chart.text_content() or "")
 
     page.get_by_label("Rule").fill("INTERVAL_TOO_SHORT")
     page.get_by_role("button", name="Filter").click()
@@ -89,6 +92,15 @@ def test_staff_import_fix_a_bad_row_and_correct_a_flagged_record(
     assert "corrected" in history and "paper form re-read: 22 April" in history
     page.get_by_text("Nothing to review.").wait_for()
     steps.shot(page, "corrected-with-history")
+
+    page.get_by_label("Dose the tickets are for").fill("3")
+    page.get_by_role("button", name="Print coupon sheets (PDF)").click()
+    with page.expect_download() as sheet:
+        page.get_by_role("link", name="Download the coupon sheets (PDF)").click()
+    sheet_path = tmp_path / "coupons.pdf"
+    sheet.value.save_as(sheet_path)
+    assert sheet_path.read_bytes().startswith(b"%PDF-")
+    steps.shot(page, "coupon-sheets")
 
 
 def test_another_municipalitys_token_cannot_open_this_console(

@@ -127,10 +127,9 @@ _TEXT: dict[str, tuple[str, str]] = {
         "接種券番号の無い住民に番号を発行",
         "Issue coupon numbers to residents who have none",
     ),
-    "muni.coupons.print": (
-        "接種券の印刷は vrs coupons print が対応するまで未提供です。",
-        "Printing coupon sheets is not offered here yet (no printing endpoint on the service).",
-    ),
+    "muni.coupons.dose": ("印刷する接種券の回数", "Dose the tickets are for"),
+    "muni.coupons.print": ("接種券を印刷(PDF)", "Print coupon sheets (PDF)"),
+    "muni.coupons.ready": ("接種券のPDFをダウンロード", "Download the coupon sheets (PDF)"),
     "muni.charts": ("統計", "Statistics"),
     "muni.chart.day": ("日別の接種回数", "Doses per day"),
     "muni.chart.product": ("ワクチン別の接種回数", "Doses per product"),

@@ -64,6 +64,7 @@
     try {
       importResult(await api("POST", path, { token: auth.token, body: file, contentType: "text/csv" }));
       await loadReview();
+      await loadCharts();
     } catch (err) {
       if (err.body && err.body.code) importProblem(err); else showError(err);
     } finally {
@@ -145,6 +146,7 @@
       status(t("muni.done") + " — " + recordText(changed.record) + "; " + t("muni.revoked") + ": " + changed.revoked_certificates);
       await loadReview();
       await showHistory(changed.record);
+      await loadCharts();
     } catch (err) {
       const box = document.getElementById("action-error");
       box.textContent = t("error.prefix") + ": " + err.message;
@@ -159,6 +161,22 @@
     document.getElementById("coupons-result").textContent = JSON.stringify(result);
   }
 
+  let sheetUrl = null;
+  async function printCoupons(event) {
+    event.preventDefault();
+    clearError();
+    const dose = Number(event.target.dose.value);
+    const pdf = await api("POST", base() + "/coupons/print", {
+      token: auth.token, json: { dose, format: "pdf" }, accept: "application/pdf" });
+    if (sheetUrl) URL.revokeObjectURL(sheetUrl);
+    sheetUrl = URL.createObjectURL(pdf);
+    const link = document.getElementById("print-download");
+    link.href = sheetUrl;
+    link.download = "coupons-" + auth.code + "-dose" + dose + ".pdf";
+    link.hidden = false;
+    link.focus();
+  }
+
   // --- charts (inline SVG) -------------------------------------------------------------
   const SVG = "http://www.w3.org/2000/svg";
   function svg(tag, attrs) {
@@ -168,9 +186,8 @@
   }
   function barChart(container, titleId, bars) {
     container.replaceChildren();
-    const shown = bars.filter((b) => b.value !== null);
-    if (!shown.length) { container.append(el("p", { text: t("muni.chart.empty") })); return; }
-    const max = Math.max(...shown.map((b) => b.value));
+    if (!bars.length) { container.append(el("p", { text: t("muni.chart.empty") })); return; }
+    const max = Math.max(9, ...bars.map((b) => b.value || 0));
     const rowH = 22, labelW = 150, width = 560;
     const chart = svg("svg", { viewBox: `0 0 ${width} ${rowH * bars.length + 4}`, width: "100%", role: "img", "aria-labelledby": titleId });
     bars.forEach((b, i) => {
@@ -178,8 +195,10 @@
       const label = svg("text", { x: 0, y: y + 15 });
       label.textContent = b.label;
       chart.append(label);
-      const w = b.value === null ? 0 : Math.max(1, ((width - labelW - 60) * b.value) / max);
-      chart.append(svg("rect", { x: labelW, y, width: w, height: rowH - 6, fill: "#0b3d91" }));
+      // a suppressed cell (1-9 doses) is drawn as a faint bar up to 9
+      const w = Math.max(1, ((width - labelW - 60) * (b.value === null ? 9 : b.value)) / max);
+      const fill = b.value === null ? "#9db3d9" : "#0b3d91";
+      chart.append(svg("rect", { x: labelW, y, width: w, height: rowH - 6, fill }));
       const value = svg("text", { x: labelW + w + 4, y: y + 15 });
       value.textContent = b.value === null ? "<10" : String(b.value);
       chart.append(value);
@@ -222,6 +241,7 @@
     document.getElementById("action-form").addEventListener("submit", applyAction);
     document.getElementById("action-cancel").addEventListener("click", () => document.getElementById("action-dialog").close());
     document.getElementById("issue-coupons").addEventListener("click", () => issueCoupons().catch(showError));
+    document.getElementById("print-form").addEventListener("submit", (event) => printCoupons(event).catch(showError));
     if (restore()) showConsole();
   });
 })();
