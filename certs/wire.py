@@ -24,12 +24,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import cbor2
+import numpy as np
 from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
 )
 
-from keys import kid_of
+from keys.kid import kid_of
 
 __all__ = [
     "ALG_ES256",
@@ -105,25 +106,27 @@ class WireError(ValueError):
 # base45 (RFC 9285)
 
 _B45 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
-_B45_INDEX = {c: i for i, c in enumerate(_B45)}
+#: ASCII → base45 value (0-44); every other byte maps to ``_NOT_B45``.
+_NOT_B45 = b"\xff"
+_B45_VALUES = bytes(_B45.index(chr(i)) if chr(i) in _B45 else 0xFF for i in range(256))
+_B45_WEIGHTS = np.array([1, 45, 2025], dtype=np.uint32)
 _pairs: list[str] = []
-_triples: dict[str, bytes] = {}
 _LITTLE = sys.byteorder == "little"
 
 
-def _tables() -> tuple[list[str], dict[str, bytes]]:
-    """The 65,536 three-character encodings of every byte pair, and their reverse (built once)."""
+def _pair_table() -> list[str]:
+    """The three-character encoding of each of the 65,536 byte pairs (built on first use)."""
     if not _pairs:
         chars = _B45
-        pairs = [chars[n % 45] + chars[(n // 45) % 45] + chars[n // 2025] for n in range(65536)]
-        _triples.update({text: n.to_bytes(2, "big") for n, text in enumerate(pairs)})
-        _pairs.extend(pairs)
-    return _pairs, _triples
+        _pairs.extend(
+            chars[n % 45] + chars[(n // 45) % 45] + chars[n // 2025] for n in range(65536)
+        )
+    return _pairs
 
 
 def b45encode(data: bytes) -> str:
     """Encode bytes as base45: each pair of bytes as three characters, a last odd byte as two."""
-    pairs, _ = _tables()
+    pairs = _pair_table()
     even = len(data) & ~1
     words = array("H", bytes(data[:even]))
     if _LITTLE:
@@ -139,22 +142,26 @@ def b45decode(text: str) -> bytes:
     """Decode base45; a character outside the alphabet or a group out of range is refused."""
     if not isinstance(text, str):
         raise WireError("BASE45_INVALID", "base45 input must be text")
-    _, triples = _tables()
-    full = len(text) - len(text) % 3
-    rest = len(text) - full
-    if rest == 1:
+    if len(text) % 3 == 1:
         raise WireError("BASE45_INVALID", "base45 length leaves a single dangling character")
     try:
-        out = b"".join([triples[text[i : i + 3]] for i in range(0, full, 3)])
-    except KeyError:
-        raise WireError(
-            "BASE45_INVALID", "base45 text has a character outside the alphabet or a group > 65535"
-        ) from None
-    if rest == 2:
-        low, high = _B45_INDEX.get(text[-2]), _B45_INDEX.get(text[-1])
-        if low is None or high is None or low + 45 * high > 255:
+        values = text.encode("ascii").translate(_B45_VALUES)
+    except UnicodeEncodeError:
+        raise WireError("BASE45_INVALID", "base45 text has a character outside ASCII") from None
+    if _NOT_B45 in values:
+        raise WireError("BASE45_INVALID", "base45 text has a character outside the alphabet")
+    full = len(values) - len(values) % 3
+    # Vectorised: each group of three values c, d, e is the 16-bit number c + 45 d + 2025 e.
+    groups = np.frombuffer(values, dtype=np.uint8, count=full).reshape(-1, 3).astype(np.uint32)
+    numbers = groups @ _B45_WEIGHTS
+    if numbers.size and int(numbers.max()) > 0xFFFF:
+        raise WireError("BASE45_INVALID", "a base45 group is larger than 65535")
+    out = numbers.astype(">u2").tobytes()
+    if full != len(values):
+        byte = values[-2] + 45 * values[-1]
+        if byte > 0xFF:
             raise WireError("BASE45_INVALID", "base45 final pair is not a byte")
-        out += bytes((low + 45 * high,))
+        out += bytes((byte,))
     return out
 
 

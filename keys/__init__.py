@@ -13,42 +13,101 @@
 
 Errors: :class:`KeysError` → :class:`KeyStoreError`, :class:`CertificateError`,
 :class:`KeyRingError` (each with a stable ``code``).
+
+The names below load their module on first use, so importing one light module (say
+:mod:`keys.kid`) does not pull in the rest.
 """
 
-from keys.certificates import (
-    ALL_CERTIFICATE_TYPES,
-    DCC_KEY_USAGE_OIDS,
-    LEGACY_DCC_KEY_USAGE_OIDS,
-    CertificateInfo,
-    CertificateType,
-    certificate_types,
-    create_csca,
-    create_dsc,
-    load_certificate,
-)
-from keys.config import file_store_directory, open_key_store, ring_directory
-from keys.errors import CertificateError, KeyRingError, KeysError, KeyStoreError
-from keys.kid import KID_LENGTH, kid_of
-from keys.pkcs11_store import Pkcs11KeyStore, find_softhsm_module
-from keys.ring import DscEntry, KeyRing, RingSettings
-from keys.signer import (
-    ES256,
-    BundleSigner,
-    DocumentSigner,
-    Signer,
-    SigningKey,
-    TrustBundleSigner,
-    bundle_kid,
-    spki_der,
-)
-from keys.stores import (
-    DEVELOPMENT_PASSPHRASE,
-    MIN_PASSPHRASE_LENGTH,
-    PASSPHRASE_VARIABLE,
-    FileKeyStore,
-    KeyStore,
-    passphrase_from_environment,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from keys.certificates import (
+        ALL_CERTIFICATE_TYPES,
+        DCC_KEY_USAGE_OIDS,
+        LEGACY_DCC_KEY_USAGE_OIDS,
+        CertificateInfo,
+        CertificateType,
+        certificate_types,
+        create_csca,
+        create_dsc,
+        load_certificate,
+    )
+    from keys.config import file_store_directory, open_key_store, ring_directory
+    from keys.errors import CertificateError, KeyRingError, KeysError, KeyStoreError
+    from keys.kid import KID_LENGTH, kid_of
+    from keys.pkcs11_store import Pkcs11KeyStore, find_softhsm_module
+    from keys.ring import DscEntry, KeyRing, RingSettings
+    from keys.signer import (
+        ES256,
+        BundleSigner,
+        DocumentSigner,
+        Signer,
+        SigningKey,
+        TrustBundleSigner,
+        bundle_kid,
+        spki_der,
+    )
+    from keys.stores import (
+        DEVELOPMENT_PASSPHRASE,
+        MIN_PASSPHRASE_LENGTH,
+        PASSPHRASE_VARIABLE,
+        FileKeyStore,
+        KeyStore,
+        passphrase_from_environment,
+    )
+
+#: Where each exported name lives.
+_HOME: dict[str, str] = {
+    "ALL_CERTIFICATE_TYPES": "keys.certificates",
+    "DCC_KEY_USAGE_OIDS": "keys.certificates",
+    "LEGACY_DCC_KEY_USAGE_OIDS": "keys.certificates",
+    "CertificateInfo": "keys.certificates",
+    "CertificateType": "keys.certificates",
+    "certificate_types": "keys.certificates",
+    "create_csca": "keys.certificates",
+    "create_dsc": "keys.certificates",
+    "load_certificate": "keys.certificates",
+    "file_store_directory": "keys.config",
+    "open_key_store": "keys.config",
+    "ring_directory": "keys.config",
+    "CertificateError": "keys.errors",
+    "KeyRingError": "keys.errors",
+    "KeysError": "keys.errors",
+    "KeyStoreError": "keys.errors",
+    "KID_LENGTH": "keys.kid",
+    "kid_of": "keys.kid",
+    "Pkcs11KeyStore": "keys.pkcs11_store",
+    "find_softhsm_module": "keys.pkcs11_store",
+    "DscEntry": "keys.ring",
+    "KeyRing": "keys.ring",
+    "RingSettings": "keys.ring",
+    "ES256": "keys.signer",
+    "BundleSigner": "keys.signer",
+    "DocumentSigner": "keys.signer",
+    "Signer": "keys.signer",
+    "SigningKey": "keys.signer",
+    "TrustBundleSigner": "keys.signer",
+    "bundle_kid": "keys.signer",
+    "spki_der": "keys.signer",
+    "DEVELOPMENT_PASSPHRASE": "keys.stores",
+    "MIN_PASSPHRASE_LENGTH": "keys.stores",
+    "PASSPHRASE_VARIABLE": "keys.stores",
+    "FileKeyStore": "keys.stores",
+    "KeyStore": "keys.stores",
+    "passphrase_from_environment": "keys.stores",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module 'keys' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOME[name]), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ALL_CERTIFICATE_TYPES",
