@@ -211,10 +211,17 @@ class FileKeyStore(_StoreSigners):
         try:
             key = serialization.load_pem_private_key(pem, password=self._passphrase)
         except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-            # cryptography says "Bad decrypt" for a wrong passphrase and names the format
-            # problem otherwise; neither message contains key material.
-            code = "BAD_PASSPHRASE" if "decrypt" in str(exc).lower() else "KEY_FILE_INVALID"
-            raise KeyStoreError(code, f"cannot read key {label!r}: {exc}") from exc
+            # A wrong passphrase usually fails the padding check ("Bad decrypt"), but about one
+            # time in 256 it decrypts to garbage with valid padding and fails as a bad DER
+            # instead. So an encrypted key that will not open is a passphrase problem (or a
+            # damaged file) whatever cryptography's message says; neither holds key material.
+            encrypted = pem.lstrip().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+            if encrypted or "decrypt" in str(exc).lower():
+                raise KeyStoreError(
+                    "BAD_PASSPHRASE",
+                    f"cannot open key {label!r}: wrong passphrase, or the key file is damaged",
+                ) from exc
+            raise KeyStoreError("KEY_FILE_INVALID", f"cannot read key {label!r}: {exc}") from exc
         if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(
             key.curve, ec.SECP256R1
         ):

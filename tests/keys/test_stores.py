@@ -117,6 +117,18 @@ def test_a_wrong_passphrase_is_a_clear_error(tmp_path: Path) -> None:
     assert PASSPHRASE.decode() not in str(caught.value)
 
 
+def test_every_wrong_passphrase_is_the_same_error(tmp_path: Path) -> None:
+    # About one wrong passphrase in 256 decrypts with valid padding and fails later, as a bad
+    # DER; 600 tries meet such a one with a probability of about 90 %.
+    FileKeyStore(tmp_path, PASSPHRASE).generate("dsc-1")
+    codes = set()
+    for attempt in range(600):
+        with pytest.raises(KeyStoreError) as caught:
+            FileKeyStore(tmp_path, f"wrong-passphrase-number-{attempt}".encode()).load("dsc-1")
+        codes.add(caught.value.code)
+    assert codes == {"BAD_PASSPHRASE"}
+
+
 @pytest.mark.parametrize(
     "content", [b"", b"garbage", b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"]
 )
