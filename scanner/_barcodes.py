@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
+import logging
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -44,12 +46,24 @@ def _zxing(grey: npt.NDArray[np.uint8], formats: zxingcpp.BarcodeFormats) -> lis
     ]
 
 
+_log = logging.getLogger("scanner")
+
+#: Said once when the ``zbar`` extra is installed without the library it needs.
+ZBAR_MISSING = (
+    "pyzbar is installed but the zbar system library is not (Debian/Ubuntu: apt-get install "
+    "libzbar0; macOS: brew install zbar): the pyzbar fallback for QR codes is off"
+)
+
+
 @functools.cache
 def _pyzbar() -> ModuleType | None:
     """pyzbar's decoder, or None when the package or the libzbar0 library is missing."""
+    if importlib.util.find_spec("pyzbar") is None:
+        return None  # the optional extra is not installed: nothing to say
     try:
         from pyzbar import pyzbar  # type: ignore[import-not-found,unused-ignore]
-    except (ImportError, OSError):  # OSError: the package is there but libzbar is not
+    except (ImportError, OSError):  # the package is there, but not the system library
+        _log.warning(ZBAR_MISSING)
         return None
     return pyzbar  # type: ignore[no-any-return,unused-ignore]
 
