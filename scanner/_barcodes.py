@@ -61,7 +61,7 @@ def _pyzbar() -> ModuleType | None:
     if importlib.util.find_spec("pyzbar") is None:
         return None  # the optional extra is not installed: nothing to say
     try:
-        from pyzbar import pyzbar  # type: ignore[import-not-found,unused-ignore]
+        from pyzbar import pyzbar  # type: ignore[import-not-found,import-untyped,unused-ignore]
     except (ImportError, OSError):  # the package is there, but not the system library
         _log.warning(ZBAR_MISSING)
         return None
