@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from typing import BinaryIO
+
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
 from vrs.api.deps import CurrentPrincipal, NowDep, SessionDep, SettingsDep
-from vrs.api.uploads import require_csv, spooled_body
+from vrs.api.uploads import CSV_REQUEST_BODY, import_csv
 from vrs.domain import dose_import
 
 router = APIRouter(tags=["dose records"])
@@ -24,7 +25,7 @@ class DoseImportResultPublic(BaseModel):
 @router.post(
     "/municipalities/{code}/dose-records/import",
     response_model=DoseImportResultPublic,
-    openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+    openapi_extra=CSV_REQUEST_BODY,
 )
 async def import_dose_records(
     code: str,
@@ -35,18 +36,14 @@ async def import_dose_records(
     now: NowDep,
 ) -> DoseImportResultPublic:
     """Import dose records keyed from paper forms (UTF-8 CSV, all or nothing)."""
-    await run_in_threadpool(
-        dose_import.authorise_dose_import, session, actor=principal, municipality_code=code
-    )
-    require_csv(request)
-    async with spooled_body(request, settings.data_dir / "tmp") as body:
-        result = await run_in_threadpool(
-            dose_import.import_doses,
-            session,
-            actor=principal,
-            municipality_code=code,
-            body=body,
-            settings=settings,
-            now=now,
+
+    def authorise() -> None:
+        dose_import.authorise_dose_import(session, actor=principal, municipality_code=code)
+
+    def run(body: BinaryIO) -> dose_import.DoseImportResult:
+        return dose_import.import_doses(
+            session, actor=principal, municipality_code=code, body=body, settings=settings, now=now
         )
+
+    result = await import_csv(request, settings.data_dir / "tmp", authorise=authorise, run=run)
     return DoseImportResultPublic.model_validate(result, from_attributes=True)

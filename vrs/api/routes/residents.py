@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import BinaryIO
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
 from vrs.api.deps import CurrentPrincipal, NowDep, SessionDep, SettingsDep
-from vrs.api.uploads import require_csv, spooled_body
+from vrs.api.uploads import CSV_REQUEST_BODY, import_csv
 from vrs.domain import residents
 
 router = APIRouter(tags=["residents"])
@@ -45,7 +45,7 @@ class ResidentPublic(BaseModel):
 @router.post(
     "/municipalities/{code}/residents/import",
     response_model=ImportResultPublic,
-    openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+    openapi_extra=CSV_REQUEST_BODY,
 )
 async def import_residents(
     code: str,
@@ -56,20 +56,16 @@ async def import_residents(
     now: NowDep,
 ) -> ImportResultPublic:
     """Import the municipality's resident register (UTF-8 CSV, all or nothing)."""
-    await run_in_threadpool(
-        residents.authorise_import, session, actor=principal, municipality_code=code
-    )
-    require_csv(request)
-    async with spooled_body(request, settings.data_dir / "tmp") as body:
-        result = await run_in_threadpool(
-            residents.import_residents,
-            session,
-            actor=principal,
-            municipality_code=code,
-            body=body,
-            settings=settings,
-            now=now,
+
+    def authorise() -> None:
+        residents.authorise_import(session, actor=principal, municipality_code=code)
+
+    def run(body: BinaryIO) -> residents.ImportResult:
+        return residents.import_residents(
+            session, actor=principal, municipality_code=code, body=body, settings=settings, now=now
         )
+
+    result = await import_csv(request, settings.data_dir / "tmp", authorise=authorise, run=run)
     return ImportResultPublic.model_validate(result, from_attributes=True)
 
 
