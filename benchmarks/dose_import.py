@@ -6,7 +6,8 @@ writes a seeded CSV of ``--rows`` doses (doses 1 and 2 of ``rows / 2`` coupons, 
 apart, a known lot on most rows, an unknown one on every 50th), starts
 ``uvicorn --factory vrs.app:app_from_env`` and posts the dose file twice (a first import
 that creates every record, then the same file again: all unchanged). Reports rows/s per
-import and the server's peak RSS. See benchmarks/README.md.
+import, the CPU seconds of the server and of its PostgreSQL backends, the load average
+and the server's peak RSS. See benchmarks/README.md.
 
     .venv/bin/python benchmarks/dose_import.py \\
         --database-url postgresql://postgres@127.0.0.1:5432/bench_muni_import
@@ -15,6 +16,7 @@ import and the server's peak RSS. See benchmarks/README.md.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import tempfile
 import time
@@ -25,8 +27,10 @@ import httpx
 from _harness import MUNICIPALITY, reset_database, start_server
 from resident_import import file_chunks, memory_kib
 from resident_import import write_csv as write_residents
+from sqlalchemy import text
 from sqlmodel import Session
 
+from vrs.db.engine import make_engine
 from vrs.db.models import VaccineLot
 from vrs.domain.auth import SYSTEM, Role, create_credential
 from vrs.domain.checkdigits import make_damm_coupon_number
@@ -85,6 +89,32 @@ def set_up_database(url: str) -> str:
     return token
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux ``/proc``); 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def backend_cpu(url: str) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL backend connected to the benchmark's database (the
+    server runs on this machine), so the database's share of an import can be told from the
+    load the other users of a shared machine put on it."""
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        pids = conn.execute(
+            text(
+                "SELECT pid FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalars()
+        found = {int(pid): cpu_seconds(int(pid)) for pid in pids}
+    engine.dispose()
+    return found
+
+
 def post(
     port: int, token: str, path: Path, what: str, municipality: str = MUNICIPALITY
 ) -> tuple[float, dict[str, int]]:
@@ -127,11 +157,16 @@ def main(argv: list[str] | None = None) -> None:
             elapsed, result = post(args.port, token, residents, "residents")
             print(f"residents: {args.residents:,} in {elapsed:.1f} s")
             for label in ("first import (all created)", "same file again (all unchanged)"):
+                server_cpu, pg_cpu = cpu_seconds(server.pid), backend_cpu(args.database_url)
                 elapsed, result = post(args.port, token, doses, "dose-records")
+                server_cpu = cpu_seconds(server.pid) - server_cpu
+                pg_after = backend_cpu(args.database_url)
+                pg_used = sum(t - pg_cpu.get(pid, 0.0) for pid, t in pg_after.items())
                 peak = memory_kib(server.pid, "VmHWM") / 1024
                 print(
                     f"{label}: {elapsed:.1f} s, {args.rows / elapsed:,.0f} rows/s, "
-                    f"server peak RSS {peak:.0f} MiB; {result}"
+                    f"CPU: server {server_cpu:.1f} s, PostgreSQL {pg_used:.1f} s, "
+                    f"server peak RSS {peak:.0f} MiB, load {os.getloadavg()}; {result}"
                 )
         finally:
             server.terminate()

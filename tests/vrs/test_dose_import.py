@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import random
+from datetime import date, timedelta
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from tests.conftest import Clock, World
+from tests.conftest import NOW, Clock, World
 from tests.vrs.dose_support import (
+    EXPIRED_LOT,
     GOOD_LOT,
     MODERNA_LOT,
     add_lots,
@@ -21,6 +23,7 @@ from tests.vrs.dose_support import (
 )
 from vrs.db.models import AuditLog, DoseRecord, DoseRecordEvent
 from vrs.domain.reference import COMIRNATY, SPIKEVAX
+from vrs.domain.rules import DOSE, FLAG, add_months, reevaluate_series
 
 M = "131016"
 HEADER = "coupon,vaccinated_on,product,lot,site_code,doctor_name\n"
@@ -210,3 +213,63 @@ def test_only_the_municipality_imports_its_doses(
     answer = send(client, world, HEADER + row(1), who=who)
     assert (answer.status_code, answer.json()["code"]) == (status, code)
     assert stored(world) == 0
+
+
+def _open_flags(world: World) -> set[tuple[str, str]]:
+    with world.session() as s:
+        rows = s.execute(
+            select(DOSE.c.coupon_number, DOSE.c.dose_number, FLAG.c.rule_code)
+            .join(FLAG, FLAG.c.dose_record_id == DOSE.c.id)
+            .where(FLAG.c.resolved_at.is_(None))
+        ).all()
+    return {(f"{coupon}/{dose}", code) for coupon, dose, code in rows}
+
+
+def _varied_file(rng: random.Random, serials: range, world: World) -> str:
+    """Series meant to sit on every rule's edge: holes, dates out of order, intervals a day
+    either side of day and month limits (month ends too), unknown, foreign and expired lots,
+    ages a few days either side of the age limits, coupons without a resident."""
+    text = HEADER
+    for serial in serials:
+        first = date(2021, 3, 1) + timedelta(days=rng.randrange(600))
+        if rng.random() < 0.3:
+            first = first.replace(day=28) + timedelta(days=rng.choice((0, 1, 2, 3)))
+        if rng.random() < 0.8:
+            months = rng.choice((5, 6, 7, 59, 60, 61, 143, 144, 145, 216, 600))
+            born = add_months(first, -months) + timedelta(days=rng.randint(-3, 3))
+            add_resident(world, serial, birth_date=born)
+        product, lot = rng.choice(((COMIRNATY, GOOD_LOT), (SPIKEVAX, MODERNA_LOT)))
+        day = first
+        for dose in sorted(rng.sample(range(1, 6), rng.randint(1, 4))):
+            if rng.random() < 0.1:
+                lot = rng.choice((EXPIRED_LOT, "NOPE01", MODERNA_LOT, GOOD_LOT))
+            text += row(serial, dose, day.isoformat(), product, lot)
+            step = rng.choice((-3, 0, 18, 19, 20, 21, 27, 28, 29, 55, 56, 57))
+            if rng.random() < 0.3:
+                step = (add_months(day, rng.choice((3, 5, 6, 8))) - day).days + rng.randint(-1, 1)
+            day = min(day + timedelta(days=step), date(2023, 5, 30))
+    return text
+
+
+def test_the_import_opens_the_flags_the_full_rules_give(client: TestClient, world: World) -> None:
+    """The import leaves a new series it finds clean out of the Python rules (PostgreSQL):
+    running the full rules over every series afterwards must change nothing, for series new
+    in the file and for series with earlier doses."""
+    rng = random.Random(6)
+    assert send(client, world, _varied_file(rng, range(1, 301), world)).status_code == 200
+    later = HEADER + "".join(
+        row(serial, 6, (date(2023, 1, 2) + timedelta(days=serial % 60)).isoformat())
+        for serial in range(1, 301, 7)
+    )
+    later += _varied_file(rng, range(301, 401), world).removeprefix(HEADER)
+    answer = send(client, world, later)
+    assert answer.status_code == 200, answer.text
+    imported = _open_flags(world)
+    assert {code for _, code in imported} >= {
+        "DOSE_DATE_ORDER", "DOSE_NUMBER_GAP", "INTERVAL_TOO_SHORT", "LOT_UNKNOWN",
+        "LOT_PRODUCT_MISMATCH", "LOT_EXPIRED", "AGE_OUT_OF_RANGE",
+    }  # fmt: skip
+    with world.session() as s:
+        reevaluate_series(s, M, [coupon_number(n) for n in range(1, 401)], NOW)
+        s.commit()
+    assert _open_flags(world) == imported

@@ -192,3 +192,103 @@ def refresh_statistics(conn: Connection) -> None:
     can pick a nested loop over the whole table (minutes instead of seconds)."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("ANALYZE dose_record")
+
+
+RECHECK = "dose_import_recheck"
+
+
+def create_recheck(
+    conn: Connection, municipality_code: str, interval_rules: str, age_ranges: str
+) -> int:
+    """PostgreSQL only: the staged coupons whose series the Python flag rules must see, in
+    the temporary table :data:`RECHECK`; how many.
+
+    Run after the insert. Every other staged coupon is *fresh* and *clean*: its only records
+    are this file's (no earlier dose, no dose linked from another municipality, so no open
+    flag and nothing pending to match), and none of its doses can meet a flag rule. The tests
+    here are supersets of the rules (:mod:`vrs.domain.rules`), never narrower:
+
+    - lot: no ``vaccine_lot`` row of this number and product that expires on or after the
+      dose (covers ``LOT_UNKNOWN``, ``LOT_PRODUCT_MISMATCH``, ``LOT_EXPIRED``);
+    - series order: the doses sorted by number are not numbered 1, 2, 3, … without a hole,
+      or their dates do not rise strictly (``DOSE_NUMBER_GAP``, ``DOSE_DATE_ORDER``: a clash
+      between any two doses implies one between neighbours);
+    - interval: some interval rule for the dose number and product in effect on the date
+      (age bounds ignored) would put the earliest date after it; ``add_months(p, m)`` is
+      never later than PostgreSQL's ``p + (m + 1) months``;
+    - age: the holder's birth date is known and no age range of the product in effect on the
+      date surely covers the age (``b + (min + 1) months <= day <= b + max months`` implies
+      ``min <= age_in_months <= max``).
+
+    ``interval_rules`` and ``age_ranges`` are JSON arrays of the reference data the Python
+    rules use (:func:`vrs.domain.refcache.reference_data`), so both sides see the same rows.
+    """
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {RECHECK}")
+    conn.execute(
+        text(
+            f"""
+            CREATE TEMP TABLE {RECHECK} ON COMMIT DROP AS
+            WITH doses AS (
+                SELECT s.coupon_number, s.dose_number, s.vaccinated_on, s.product_code,
+                       s.lot_number,
+                       lag(s.dose_number) OVER w AS prev_number,
+                       lag(s.vaccinated_on) OVER w AS prev_on
+                FROM {_S} s
+                WINDOW w AS (PARTITION BY s.coupon_number ORDER BY s.dose_number)
+            ), rules AS (
+                SELECT * FROM jsonb_to_recordset(CAST(:rules AS jsonb)) AS r(
+                    product_code text, dose_from int, dose_to int, min_days int,
+                    min_months int, effective_from date, effective_until date)
+            ), ranges AS (
+                SELECT * FROM jsonb_to_recordset(CAST(:ranges AS jsonb)) AS a(
+                    product_code text, min_age_months int, max_age_months int,
+                    effective_from date, effective_until date)
+            )
+            SELECT DISTINCT d.coupon_number
+            FROM doses d
+            LEFT JOIN resident h
+              ON h.municipality_code = :m AND h.coupon_number = d.coupon_number
+            WHERE NOT EXISTS (
+                      SELECT 1 FROM vaccine_lot l
+                      WHERE l.lot_number = d.lot_number AND l.product_code = d.product_code
+                        AND l.expires_on >= d.vaccinated_on)
+               OR d.dose_number - coalesce(d.prev_number, 0) <> 1
+               OR d.vaccinated_on <= d.prev_on
+               OR (d.prev_on IS NOT NULL AND EXISTS (
+                      SELECT 1 FROM rules r
+                      WHERE r.dose_from <= d.dose_number
+                        AND (r.dose_to IS NULL OR d.dose_number <= r.dose_to)
+                        AND (r.product_code IS NULL OR r.product_code = d.product_code)
+                        AND r.effective_from <= d.vaccinated_on
+                        AND (r.effective_until IS NULL OR d.vaccinated_on <= r.effective_until)
+                        AND (d.vaccinated_on < d.prev_on + coalesce(r.min_days, 0)
+                             OR d.vaccinated_on < d.prev_on
+                                + make_interval(months => coalesce(r.min_months, -1) + 1))))
+               OR (h.birth_date IS NOT NULL AND NOT EXISTS (
+                      SELECT 1 FROM ranges a
+                      WHERE a.product_code = d.product_code
+                        AND a.effective_from <= d.vaccinated_on
+                        AND (a.effective_until IS NULL OR d.vaccinated_on <= a.effective_until)
+                        AND d.vaccinated_on
+                            >= h.birth_date + make_interval(months => a.min_age_months + 1)
+                        AND (a.max_age_months IS NULL OR d.vaccinated_on
+                             <= h.birth_date + make_interval(months => a.max_age_months))))
+               OR EXISTS (
+                      SELECT 1 FROM dose_record o
+                      WHERE o.municipality_code = :m AND o.coupon_number = d.coupon_number
+                        AND NOT EXISTS (
+                            SELECT 1 FROM {_S} t
+                            WHERE t.dose_key = o.coupon_number || CAST(o.dose_number AS TEXT)))
+               OR EXISTS (
+                      SELECT 1 FROM resident_link k
+                      WHERE k.municipality_code = :m AND k.resident_local_id = h.local_id)
+            """  # noqa: S608 - only constant names are formatted in
+        ),
+        {"m": municipality_code, "rules": interval_rules, "ranges": age_ranges},
+    )
+    return int(conn.execute(text(f"SELECT count(*) FROM {RECHECK}")).scalar_one())  # noqa: S608
+
+
+def recheck_select() -> Any:
+    """A subquery of the coupons :func:`create_recheck` kept."""
+    return select(table(RECHECK, column("coupon_number")).c.coupon_number)

@@ -25,10 +25,11 @@ every series the file touched.
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import BinaryIO
 
@@ -264,7 +265,7 @@ def import_doses(
         if unchanged:  # the planner should see the staging table as it is now
             conn.exec_driver_sql(f"ANALYZE {stage.name}")
         sql.refresh_statistics(conn)
-        flagged = reevaluate_selected(session, municipality_code, sql.staged_coupon_select(), now)
+        flagged = _reevaluate(session, conn, municipality_code, now)
     stage.drop(conn)
     result = DoseImportResult(
         rows=records.rows,
@@ -289,6 +290,25 @@ def import_doses(
     )
     session.commit()
     return result
+
+
+def _reevaluate(session: Session, conn: Connection, municipality_code: str, now: datetime) -> int:
+    """Run the flag rules on the series the file touched; how many records are flagged.
+
+    On PostgreSQL only the series that could change are read back into the Python rules
+    (:func:`vrs.db.dose_import.create_recheck`): a new coupon whose doses are all in the file
+    and meet no rule has nothing to open, resolve or match, so it is left out. SQLite runs
+    the rules on every touched series.
+    """
+    if conn.dialect.name != "postgresql":
+        return reevaluate_selected(session, municipality_code, sql.staged_coupon_select(), now)
+    ref = reference_data(session)
+    rules = json.dumps([asdict(r) for r in ref.interval_rules], default=date.isoformat)
+    ranges = json.dumps([asdict(a) for a in ref.age_ranges], default=date.isoformat)
+    if not sql.create_recheck(conn, municipality_code, rules, ranges):
+        return 0
+    conn.exec_driver_sql(f"ANALYZE {sql.RECHECK}")
+    return reevaluate_selected(session, municipality_code, sql.recheck_select(), now)
 
 
 _CLASH_MESSAGES = {
