@@ -236,13 +236,16 @@ def main(argv: list[str] | None = None) -> None:
         try:
             load_before = os.getloadavg()
             cpu_before = _cpu_seconds(server.pid)
+            client_before = time.process_time()
             phases = asyncio.run(run(args, tokens))
             cpu = _cpu_seconds(server.pid) - cpu_before
+            client_cpu = time.process_time() - client_before
             for phase in phases:
                 print(phase.report(), flush=True)
             issued = sum(phase.done for phase in phases)
             print(
                 f"server CPU (all workers): {cpu:.1f} s = {cpu / issued * 1000:.2f} ms per "
+                f"certificate; load generator CPU {client_cpu / issued * 1000:.2f} ms per "
                 f"certificate; load average before {load_before[0]:.2f}, after "
                 f"{os.getloadavg()[0]:.2f}",
                 flush=True,

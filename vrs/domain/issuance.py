@@ -17,6 +17,7 @@ My Number; their doses count across all of them (``dn`` is cumulative).
 
 from __future__ import annotations
 
+import base64
 import re
 import secrets
 import uuid
@@ -52,6 +53,9 @@ CHANNEL_SELF = "self"
 CHANNEL_WINDOW = "window"
 #: Random characters after the municipality code in a UVCI's opaque part (80 bits).
 _UVCI_RANDOM = 16
+#: base32 of random bytes, its 32 letters mapped one to one onto the UVCI alphabet: one
+#: ``urandom`` call instead of sixteen ``secrets.choice`` calls, the same uniform choice.
+_FROM_BASE32 = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", OPAQUE_ALPHABET.encode())
 #: What a UVCI may contain (anything else cannot name a certificate and is never queried).
 _UVCI_TEXT = re.compile(r"[A-Z0-9:/#]{1,80}")
 
@@ -521,9 +525,8 @@ def sign(
         and (r.local_id == dose.resident_local_id or r.coupon_number == dose.coupon_number)
     )
     name = _holder_name(owner, request)
-    opaque = dose.municipality_code + "".join(
-        secrets.choice(OPAQUE_ALPHABET) for _ in range(_UVCI_RANDOM)
-    )
+    random_part = base64.b32encode(secrets.token_bytes(_UVCI_RANDOM * 5 // 8))
+    opaque = dose.municipality_code + random_part.translate(_FROM_BASE32).decode()
     try:
         vaccination = certs.Vaccination(
             product=product.code,
