@@ -21,6 +21,7 @@ from keys import Signer
 from vrs.db.pgpool import LazyPool, make_async_pool
 from vrs.domain import issuance, issuance_pg
 from vrs.domain.auth import Principal
+from vrs.domain.keyring import ServiceKeys
 from vrs.domain.resident_auth import authenticate_session
 
 
@@ -33,6 +34,7 @@ class Certifier:
             else None
         )
         self._lazy = LazyPool(self.pool)
+        self._keys_loaded = False
 
     async def close(self) -> None:
         await self._lazy.close()
@@ -51,6 +53,16 @@ class Certifier:
     def _sync_session_principal(self, token: str, now: datetime) -> Principal:
         with Session(self.engine) as session:
             return authenticate_session(session, token, now)
+
+    async def signer(self, keys: ServiceKeys, now: datetime) -> Signer:
+        """The active signer. The first call opens (in development, makes) the key ring,
+        reading and decrypting files: in a worker thread, not on the event loop. Later calls
+        only check the ring file's time stamp."""
+        if self._keys_loaded:
+            return keys.signer(now)
+        signer = await run_in_threadpool(keys.signer, now)
+        self._keys_loaded = True
+        return signer
 
     async def issue_for_resident(
         self,

@@ -88,7 +88,8 @@ async def issue_own_certificate(
 ) -> CertificatePublic:
     """A certificate for the signed-in resident (resident session from ``/v1/auth/card``)."""
     certifier: Certifier = request.app.state.certifier
-    view = await certifier.issue_for_resident(principal, body.to_request(), keys.signer(now), now)
+    signer = await certifier.signer(keys, now)
+    view = await certifier.issue_for_resident(principal, body.to_request(), signer, now)
     return _public(view)
 
 
