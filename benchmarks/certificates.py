@@ -4,7 +4,8 @@ Sets up the database it is given (its VRS tables are dropped and recreated): res
 My Number hash and two recorded Comirnaty doses each, and an open resident session for each
 (inserted directly: sign-in is not what is measured). Makes a development key ring in a
 temporary data directory, starts ``uvicorn --factory vrs.app:app_from_env`` against both, and
-drives ``POST /v1/certificates`` with httpx/asyncio. Every request signs a new certificate
+drives ``POST /v1/certificates`` with httpx/asyncio (``--path portable``: through the
+SQLAlchemy path instead of the PostgreSQL fast path). Every request signs a new certificate
 (ES256), stores it with its dose-record links and audit row, and answers with the ``HC1:``
 text. See benchmarks/README.md.
 
@@ -51,6 +52,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--residents", type=int, default=2_000, help="residents with sessions")
     p.add_argument("--requests", type=int, default=6_000, help="certificates to issue")
     p.add_argument("--concurrency", type=int, default=32, help="requests in flight")
+    p.add_argument(
+        "--path",
+        choices=("fast", "portable"),
+        default="fast",
+        help="fast: the asynchronous psycopg path (the default on PostgreSQL); portable: "
+        "the SQLAlchemy path (VRS_CERTIFICATE_FAST_PATH=0), for comparison",
+    )
     return p.parse_args(argv)
 
 
@@ -188,7 +196,9 @@ async def run(args: argparse.Namespace, tokens: list[str]) -> list[Phase]:
     ) as client:
         warm = Phase("warm-up")
         await drive(client, warm, tokens, 300, 8)
-        main_phase = Phase(f"POST /v1/certificates, concurrency {args.concurrency}")
+        main_phase = Phase(
+            f"POST /v1/certificates ({args.path} path), concurrency {args.concurrency}"
+        )
         await drive(client, main_phase, tokens, args.requests, args.concurrency)
     return [warm, main_phase]
 
@@ -217,18 +227,25 @@ def main(argv: list[str] | None = None) -> None:
             args.database_url,
             args.port,
             workers=args.workers,
-            env={"VRS_ENV": "development", "VRS_DATA_DIR": str(data_dir)},
+            env={
+                "VRS_ENV": "development",
+                "VRS_DATA_DIR": str(data_dir),
+                "VRS_CERTIFICATE_FAST_PATH": "1" if args.path == "fast" else "0",
+            },
         )
         try:
             load_before = os.getloadavg()
             cpu_before = _cpu_seconds(server.pid)
+            client_before = time.process_time()
             phases = asyncio.run(run(args, tokens))
             cpu = _cpu_seconds(server.pid) - cpu_before
+            client_cpu = time.process_time() - client_before
             for phase in phases:
                 print(phase.report(), flush=True)
             issued = sum(phase.done for phase in phases)
             print(
                 f"server CPU (all workers): {cpu:.1f} s = {cpu / issued * 1000:.2f} ms per "
+                f"certificate; load generator CPU {client_cpu / issued * 1000:.2f} ms per "
                 f"certificate; load average before {load_before[0]:.2f}, after "
                 f"{os.getloadavg()[0]:.2f}",
                 flush=True,

@@ -118,9 +118,10 @@ def _pair_table() -> list[str]:
     """The three-character encoding of each of the 65,536 byte pairs (built on first use)."""
     if not _pairs:
         chars = _B45
-        _pairs.extend(
-            chars[n % 45] + chars[(n // 45) % 45] + chars[n // 2025] for n in range(65536)
-        )
+        table = [chars[n % 45] + chars[(n // 45) % 45] + chars[n // 2025] for n in range(65536)]
+        # One slice assignment, atomic under the GIL: a thread issuing at the same time sees
+        # either no table or all of it, never a half-built one (an IndexError, a 500).
+        _pairs[:] = table
     return _pairs
 
 

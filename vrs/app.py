@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
+from vrs.api.certifier import Certifier
 from vrs.api.deps import CardIssuerTrust, PrincipalCache
 from vrs.api.errors import install_error_handlers
 from vrs.api.ingestor import Ingestor
@@ -37,6 +38,7 @@ def create_app(
     clock: Callable[[], datetime] = utc_now,
     cache_ttl: float = 10.0,
     ingest_fast_path: bool | None = None,
+    certificate_fast_path: bool | None = None,
     identity_verifier: IdentityVerifier | None = None,
     auth_policy: AuthPolicy | None = None,
     keys: ServiceKeys | None = None,
@@ -47,7 +49,9 @@ def create_app(
     municipalities (a revocation or deactivation takes effect within it). ``ingest_fast_path``:
     on PostgreSQL, take tablets' posts through the asynchronous psycopg path (the default);
     off, through the portable SQLAlchemy path that every other engine uses (None: as
-    ``settings.ingest_fast_path`` says). ``identity_verifier``: how residents prove who they
+    ``settings.ingest_fast_path`` says); ``certificate_fast_path`` likewise for residents'
+    ``POST /v1/certificates`` and session look-ups (``settings.certificate_fast_path``).
+    ``identity_verifier``: how residents prove who they
     are (default: cards of the issuer in ``settings.card_issuer_cert``); ``auth_policy``:
     challenge and session lifetimes and the sign-in rate limits; ``keys``: the signing keys
     (default: the key ring under ``settings.data_dir``, made on first use outside production).
@@ -57,6 +61,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         await app.state.ingestor.close()
+        await app.state.certifier.close()
 
     app = FastAPI(
         title="VRS — vaccination record service",
@@ -74,6 +79,10 @@ def create_app(
     app.state.trust = TrustPublisher(app.state.keys)
     fast_path = settings.ingest_fast_path if ingest_fast_path is None else ingest_fast_path
     app.state.ingestor = Ingestor(app.state.engine, cache_ttl=cache_ttl, fast_path=fast_path)
+    certify_fast = (
+        settings.certificate_fast_path if certificate_fast_path is None else certificate_fast_path
+    )
+    app.state.certifier = Certifier(app.state.engine, fast_path=certify_fast)
     install_error_handlers(app)
     app.include_router(health.router)
     _include_v1_routers(app)

@@ -43,6 +43,9 @@ class Settings:
     #: On PostgreSQL, take tablets' posts through the asynchronous psycopg path
     #: (``VRS_INGEST_FAST_PATH=0`` falls back to the portable SQLAlchemy path).
     ingest_fast_path: bool = True
+    #: On PostgreSQL, issue residents' certificates (and read their sessions) through the
+    #: asynchronous psycopg path (``VRS_CERTIFICATE_FAST_PATH=0``: the portable path).
+    certificate_fast_path: bool = True
     #: PEM certificate of the card issuer whose cards residents sign in with
     #: (``VRS_CARD_ISSUER_CERT``). Unset outside production: the development card issuer
     #: under ``data_dir`` (made by ``vrs dev make-card``).
@@ -87,10 +90,14 @@ class Settings:
                     kwargs[name] = int(env_vars[var])
                 except ValueError:
                     raise SettingsError("BAD_SETTING", f"{var} must be an integer") from None
-        fast_path = env_vars.get("VRS_INGEST_FAST_PATH", "1").strip().lower()
-        if fast_path not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-            raise SettingsError("BAD_SETTING", "VRS_INGEST_FAST_PATH must be 1 or 0")
-        kwargs["ingest_fast_path"] = fast_path in ("1", "true", "yes", "on")
+        for name, var in (
+            ("ingest_fast_path", "VRS_INGEST_FAST_PATH"),
+            ("certificate_fast_path", "VRS_CERTIFICATE_FAST_PATH"),
+        ):
+            switch = env_vars.get(var, "1").strip().lower()
+            if switch not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise SettingsError("BAD_SETTING", f"{var} must be 1 or 0")
+            kwargs[name] = switch in ("1", "true", "yes", "on")
         if env_vars.get("VRS_CARD_ISSUER_CERT"):
             kwargs["card_issuer_cert"] = Path(env_vars["VRS_CARD_ISSUER_CERT"])
         return cls(

@@ -217,10 +217,10 @@ def test_the_fast_app_writes_through_its_pool_and_the_portable_app_has_none(
 ) -> None:
     fast, portable = lanes.fast.app.state.ingestor, lanes.portable.app.state.ingestor
     assert fast.pool is not None
-    assert not fast._opened  # opened on first use, not before
+    assert not fast._lazy.opened  # opened on first use, not before
     assert lanes.fast.post(lanes.fast.body(1)).status_code == 201
     assert lanes.fast.batch([lanes.fast.body(2)]).status_code == 200
-    assert fast._opened
+    assert fast._lazy.opened
     assert fast.pool.get_stats()["requests_num"] >= 2  # a pooled connection per write
     assert lanes.portable.post(lanes.portable.body(1)).status_code == 201
     assert lanes.portable.batch([lanes.portable.body(2)]).status_code == 200

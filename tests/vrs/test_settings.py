@@ -94,13 +94,27 @@ def test_a_limit_that_is_not_an_integer_is_refused(variable: str, value: str) ->
     assert variable in str(caught.value)
 
 
+FAST_PATHS = [
+    ("VRS_INGEST_FAST_PATH", "ingest_fast_path"),
+    ("VRS_CERTIFICATE_FAST_PATH", "certificate_fast_path"),
+]
+
+
+@pytest.mark.parametrize(("variable", "attribute"), FAST_PATHS)
 @pytest.mark.parametrize(("value", "expected"), [("1", True), ("0", False), ("off", False)])
-def test_the_ingest_fast_path_can_be_switched_off(value: str, expected: bool) -> None:
-    assert Settings.from_env({"VRS_INGEST_FAST_PATH": value}).ingest_fast_path is expected
-    assert Settings.from_env({}).ingest_fast_path is True
+def test_each_fast_path_can_be_switched_off_on_its_own(
+    variable: str, attribute: str, value: str, expected: bool
+) -> None:
+    settings = Settings.from_env({variable: value})
+    assert getattr(settings, attribute) is expected
+    other = next(a for v, a in FAST_PATHS if v != variable)
+    assert getattr(settings, other) is True
+    assert getattr(Settings.from_env({}), attribute) is True
 
 
-def test_a_bad_fast_path_switch_is_refused() -> None:
+@pytest.mark.parametrize(("variable", "attribute"), FAST_PATHS)
+def test_a_bad_fast_path_switch_is_refused(variable: str, attribute: str) -> None:
     with pytest.raises(SettingsError) as caught:
-        Settings.from_env({"VRS_INGEST_FAST_PATH": "maybe"})
+        Settings.from_env({variable: "maybe"})
     assert caught.value.code == "BAD_SETTING"
+    assert variable in str(caught.value)

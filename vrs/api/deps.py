@@ -23,7 +23,7 @@ from vrs.domain.auth import Principal, authenticate, hash_token
 from vrs.domain.errors import Unauthenticated, Unavailable
 from vrs.domain.identity import IdentityVerifier, MyNumberCardVerifier
 from vrs.domain.keyring import ServiceKeys
-from vrs.domain.resident_auth import SESSION_PREFIX, authenticate_session
+from vrs.domain.resident_auth import SESSION_PREFIX
 from vrs.settings import Settings
 
 
@@ -92,8 +92,6 @@ class PrincipalCache:
 
 def _lookup_principal(engine: Engine, token: str, now: datetime) -> Principal:
     with Session(engine) as session:
-        if token.startswith(SESSION_PREFIX):
-            return authenticate_session(session, token, now)
         return authenticate(session, token)
 
 
@@ -108,7 +106,12 @@ async def get_principal(request: Request) -> Principal:
     now = await get_now(request)
     principal = cache.get(key)
     if principal is None:
-        principal = await run_in_threadpool(_lookup_principal, request.app.state.engine, token, now)
+        if token.startswith(SESSION_PREFIX):  # on PostgreSQL, read on the fast path's pool
+            principal = await request.app.state.certifier.session_principal(token, now)
+        else:
+            principal = await run_in_threadpool(
+                _lookup_principal, request.app.state.engine, token, now
+            )
         cache.put(key, principal)
     if principal.expires_at is not None and principal.expires_at <= now:
         raise Unauthenticated("SESSION_EXPIRED", "the session has expired; sign in again")

@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from vrs.db.pgpool import make_async_pool
+from vrs.db.pgpool import LazyPool, make_async_pool
 from vrs.domain import doses, doses_pg
 from vrs.domain.auth import Principal
 from vrs.domain.errors import DomainError
@@ -43,25 +43,16 @@ class Ingestor:
         self.engine = engine
         self.pool: AsyncConnectionPool | None = make_async_pool(engine) if fast_path else None
         self.places = doses_pg.PlaceCache(ttl=cache_ttl)
-        self._opening = asyncio.Lock()
-        self._opened = False
+        self._lazy = LazyPool(self.pool)
         self._queue: list[_Waiting] = []
         self._writers = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def close(self) -> None:
-        if self.pool is not None and self._opened:
-            await self.pool.close()
-            self._opened = False
+        await self._lazy.close()
 
     async def _pool(self) -> AsyncConnectionPool:
-        assert self.pool is not None
-        if not self._opened:
-            async with self._opening:
-                if not self._opened:
-                    await self.pool.open(wait=True)
-                    self._opened = True
-        return self.pool
+        return await self._lazy.get()
 
     async def _reference(self) -> ReferenceData:
         data = cached_reference_data(self.engine)

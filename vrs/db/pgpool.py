@@ -6,6 +6,7 @@ path hot enough to be worth a second, leaner way to the database (docs/benchmark
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -21,8 +22,13 @@ def conninfo(url: URL) -> str:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def make_async_pool(engine: Engine, *, max_size: int = 16) -> AsyncConnectionPool | None:
-    """An unopened pool for a PostgreSQL engine (open it in the app's lifespan); None for others."""
+def make_async_pool(
+    engine: Engine, *, max_size: int = 16, name: str = "vrs-ingest", autocommit: bool = False
+) -> AsyncConnectionPool | None:
+    """An unopened pool for a PostgreSQL engine (open it in the app's lifespan); None for others.
+
+    ``autocommit``: each statement is its own transaction (the certificate fast path writes
+    everything of one issue in a single statement, and so saves the COMMIT round trip)."""
     if engine.dialect.name != "postgresql":
         return None
     return AsyncConnectionPool(
@@ -30,9 +36,38 @@ def make_async_pool(engine: Engine, *, max_size: int = 16) -> AsyncConnectionPoo
         min_size=min(4, max_size),
         max_size=max_size,
         open=False,
-        name="vrs-ingest",
+        name=name,
         configure=_configure,
+        kwargs={"autocommit": autocommit},
     )
+
+
+class LazyPool:
+    """A pool opened on first use (once, however many requests ask at the same time) and
+    closed with the app."""
+
+    def __init__(self, pool: AsyncConnectionPool | None) -> None:
+        self.pool = pool
+        self._opening = asyncio.Lock()
+        self._opened = False
+
+    @property
+    def opened(self) -> bool:
+        return self._opened
+
+    async def get(self) -> AsyncConnectionPool:
+        assert self.pool is not None
+        if not self._opened:
+            async with self._opening:
+                if not self._opened:
+                    await self.pool.open(wait=True)
+                    self._opened = True
+        return self.pool
+
+    async def close(self) -> None:
+        if self.pool is not None and self._opened:
+            await self.pool.close()
+            self._opened = False
 
 
 async def _configure(conn: AsyncConnection[Any]) -> None:

@@ -17,6 +17,7 @@ My Number; their doses count across all of them (``dn`` is cumulative).
 
 from __future__ import annotations
 
+import base64
 import re
 import secrets
 import uuid
@@ -52,6 +53,9 @@ CHANNEL_SELF = "self"
 CHANNEL_WINDOW = "window"
 #: Random characters after the municipality code in a UVCI's opaque part (80 bits).
 _UVCI_RANDOM = 16
+#: base32 of random bytes, its 32 letters mapped one to one onto the UVCI alphabet: one
+#: ``urandom`` call instead of sixteen ``secrets.choice`` calls, the same uniform choice.
+_FROM_BASE32 = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", OPAQUE_ALPHABET.encode())
 #: What a UVCI may contain (anything else cannot name a certificate and is never queried).
 _UVCI_TEXT = re.compile(r"[A-Z0-9:/#]{1,80}")
 
@@ -210,7 +214,11 @@ def _signed_in_person() -> Any:
 def _load_person(session: Session, statement: Any, **params: Any) -> _Person:
     """Plain rows, not ORM objects: nothing read here is changed, and building entities
     costs more than the query."""
-    result = session.execute(statement, params).all()
+    return _person_from_rows(session.execute(statement, params).all())
+
+
+def _person_from_rows(result: Sequence[Sequence[Any]]) -> _Person:
+    """The person from the rows of :func:`_person_select` (either path reads them)."""
     r_end = len(fields(_ResidentRow))
     d_end = r_end + len(fields(_DoseRow))
     p_end = d_end + len(fields(_ProductRow))
@@ -244,13 +252,24 @@ def issue_for_resident(
     now: datetime,
 ) -> IssuedView:
     """A certificate for the signed-in resident; commits."""
+    check_resident_request(actor, request)
+    person = _load_person(
+        session, _signed_in_person(), key=actor.resident_key, birth=actor.resident_birth_date
+    )
+    check_signed_in_person(person)
+    return _issue(session, actor, person, request, signer, now, CHANNEL_SELF, window=None)
+
+
+def check_resident_request(actor: Principal, request: CertificateRequest) -> None:
+    """What :func:`issue_for_resident` refuses before reading anything."""
     require_role(actor, Role.RESIDENT)
     _check_request(request)
     if actor.resident_key is None:
         raise Forbidden("ROLE_NOT_ALLOWED", "this needs a resident session")
-    person = _load_person(
-        session, _signed_in_person(), key=actor.resident_key, birth=actor.resident_birth_date
-    )
+
+
+def check_signed_in_person(person: _Person) -> None:
+    """What :func:`issue_for_resident` refuses once the person is read."""
     if not person.rows:
         raise NotFound("RESIDENT_NOT_FOUND", "no resident is registered for this sign-in")
     if any(row.protected for row in person.rows):
@@ -258,7 +277,6 @@ def issue_for_resident(
             "PROTECTED_RESIDENT",
             "certificates for this resident are issued at the municipality window",
         )
-    return _issue(session, actor, person, request, signer, now, CHANNEL_SELF, window=None)
 
 
 def issue_at_window(
@@ -336,35 +354,71 @@ def _open_flags(session: Session, records: Sequence[_DoseRow]) -> list[QualityFl
     )
 
 
+#: An open quality flag as a refusal names it: (rule code, severity).
+OpenFlagRule = tuple[str, str]
+
+
+def _duplicated(doses: Sequence[_Dose]) -> list[int]:
+    numbers = [d.record.dose_number for d in doses]
+    return sorted({n for n in numbers if numbers.count(n) > 1})
+
+
+def refusal_details(person: _Person) -> tuple[bool, bool]:
+    """Whether the person's refusal, if any, needs the pending dose numbers (first) or the
+    open flags (second) read to explain itself; a settled person needs neither."""
+    if person.pending:
+        return True, False
+    doses = person.doses
+    unsettled = any(d.conflict or d.flagged for d in doses) or bool(_duplicated(doses))
+    return False, unsettled
+
+
 def _settled_series(
     session: Session, person: _Person, request: CertificateRequest, window: str | None
 ) -> tuple[_Dose, list[_Dose]]:
     """The certified dose and the records it is made from, or the refusal naming the cause."""
+    need_pending, need_flags = refusal_details(person)
+    pending = _pending_doses(session, person.rows) if need_pending else []
+    flags = (
+        [(f.rule_code, f.severity) for f in _open_flags(session, [d.record for d in person.doses])]
+        if need_flags
+        else []
+    )
+    return settle(person, request, window, pending_doses=pending, open_flags=flags)
+
+
+def settle(
+    person: _Person,
+    request: CertificateRequest,
+    window: str | None,
+    *,
+    pending_doses: list[int],
+    open_flags: Sequence[OpenFlagRule],
+) -> tuple[_Dose, list[_Dose]]:
+    """:func:`_settled_series` once what :func:`refusal_details` asks for has been read
+    (either path reads it its own way; the decision is this one function)."""
     doses = person.doses
     if person.pending:
         raise Conflict(
             "RECORDS_PENDING",
             "some doses on the coupon are not matched to the resident yet",
-            doses=_pending_doses(session, person.rows),
+            doses=sorted(pending_doses),
         )
     if not doses:
         raise Conflict("NO_DOSES", "no dose is recorded for this resident")
-    numbers = [d.record.dose_number for d in doses]
-    duplicated = sorted({n for n in numbers if numbers.count(n) > 1})
+    duplicated = _duplicated(doses)
     if duplicated or any(d.conflict for d in doses):
-        flags = _open_flags(session, [d.record for d in doses])
         raise Conflict(
             "RECORDS_CONFLICTING",
             "the resident's records disagree; the municipality must settle them first",
-            rules=sorted({f.rule_code for f in flags if f.severity == "conflict"}),
+            rules=sorted({rule for rule, severity in open_flags if severity == "conflict"}),
             doses=duplicated,
         )
     if any(d.flagged for d in doses):
-        flags = _open_flags(session, [d.record for d in doses])
         raise Conflict(
             "RECORDS_FLAGGED",
             "the resident's records have open flags to check first",
-            rules=sorted({f.rule_code for f in flags}),
+            rules=sorted({rule for rule, _ in open_flags}),
         )
     if request.dose is None:
         candidates = [d for d in doses if window is None or d.record.municipality_code == window]
@@ -404,6 +458,19 @@ def _holder_name(resident: _ResidentRow, request: CertificateRequest) -> certs.H
         raise Unprocessable(exc.code, str(exc)) from None
 
 
+@dataclass(frozen=True)
+class SignedCertificate:
+    """A signed certificate and the rows that store it, before they are written."""
+
+    #: Column values of the ``certificate`` row.
+    certificate: dict[str, Any]
+    #: Column values of each ``certificate_dose_record`` row.
+    links: list[dict[str, Any]]
+    #: The ``certificate.issue`` audit entry's ``details``.
+    audit_details: dict[str, Any]
+    view: IssuedView
+
+
 def _issue(
     session: Session,
     actor: Principal,
@@ -415,9 +482,41 @@ def _issue(
     *,
     window: str | None,
 ) -> IssuedView:
-    settled, used_doses = _settled_series(session, person, request, window)
+    settled = _settled_series(session, person, request, window)
+    signed = sign(actor, person, settled, request, signer, now, channel)
+    session.add(Certificate(**signed.certificate))
+    for link in signed.links:
+        session.add(CertificateDoseRecord(**link))
+    audit.record(
+        session,
+        actor,
+        ISSUE_ACTION,
+        now=now,
+        municipality_code=signed.view.municipality_code,
+        subject=signed.view.uvci,
+        count=1,
+        details=signed.audit_details,
+    )
+    session.commit()
+    return signed.view
+
+
+ISSUE_ACTION = "certificate.issue"
+
+
+def sign(
+    actor: Principal,
+    person: _Person,
+    settled: tuple[_Dose, list[_Dose]],
+    request: CertificateRequest,
+    signer: Signer,
+    now: datetime,
+    channel: str,
+) -> SignedCertificate:
+    """Sign the certificate of the settled dose (either path stores what this returns)."""
+    settled_dose, used_doses = settled
     rows = person.rows
-    dose, product = settled.record, settled.product
+    dose, product = settled_dose.record, settled_dose.product
     used = [d.record for d in used_doses]
     owner = next(
         r
@@ -426,9 +525,8 @@ def _issue(
         and (r.local_id == dose.resident_local_id or r.coupon_number == dose.coupon_number)
     )
     name = _holder_name(owner, request)
-    opaque = dose.municipality_code + "".join(
-        secrets.choice(OPAQUE_ALPHABET) for _ in range(_UVCI_RANDOM)
-    )
+    random_part = base64.b32encode(secrets.token_bytes(_UVCI_RANDOM * 5 // 8))
+    opaque = dose.municipality_code + random_part.translate(_FROM_BASE32).decode()
     try:
         vaccination = certs.Vaccination(
             product=product.code,
@@ -448,7 +546,7 @@ def _issue(
         )
     except certs.PayloadError as exc:
         raise Unprocessable(exc.code, str(exc)) from None
-    certificate = Certificate(
+    certificate = dict(
         municipality_code=dose.municipality_code,
         uvci=issued.uvci,
         resident_local_id=owner.local_id,
@@ -466,29 +564,17 @@ def _issue(
         issued_by_credential_id=actor.credential_id,
         status=STATUS_ACTIVE,
     )
-    session.add(certificate)
-    for record in used:
-        session.add(
-            CertificateDoseRecord(
-                municipality_code=record.municipality_code,
-                dose_record_id=record.id,
-                uvci=issued.uvci,
-                certificate_municipality_code=dose.municipality_code,
-                dose_record_version=record.version,
-            )
+    links = [
+        dict(
+            municipality_code=record.municipality_code,
+            dose_record_id=record.id,
+            uvci=issued.uvci,
+            certificate_municipality_code=dose.municipality_code,
+            dose_record_version=record.version,
         )
-    audit.record(
-        session,
-        actor,
-        "certificate.issue",
-        now=now,
-        municipality_code=dose.municipality_code,
-        subject=issued.uvci,
-        count=1,
-        details={"channel": channel, "kind": request.kind, "dose": dose.dose_number},
-    )
-    session.commit()
-    return IssuedView(
+        for record in used
+    ]
+    view = IssuedView(
         uvci=issued.uvci,
         hc1=issued.hc1,
         kind=request.kind,
@@ -498,6 +584,8 @@ def _issue(
         expires_at=issued.expires_at,
         kid=issued.kid.hex(),
     )
+    details = {"channel": channel, "kind": request.kind, "dose": dose.dose_number}
+    return SignedCertificate(certificate, links, details, view)
 
 
 def certificate_for(

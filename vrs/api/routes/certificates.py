@@ -7,11 +7,12 @@ from datetime import datetime
 from typing import Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from certs.pdf import certificate_pdf as render_pdf
 from certs.qr import qr_png, qr_svg
+from vrs.api.certifier import Certifier
 from vrs.api.deps import CurrentPrincipal, KeysDep, NowDep, SessionDep
 from vrs.domain import issuance
 
@@ -78,21 +79,17 @@ def _public(view: issuance.IssuedView) -> CertificatePublic:
 
 
 @router.post("/certificates", response_model=CertificatePublic, status_code=201)
-def issue_own_certificate(
+async def issue_own_certificate(
     body: CertificateCreate,
-    session: SessionDep,
+    request: Request,
     principal: CurrentPrincipal,
     keys: KeysDep,
     now: NowDep,
 ) -> CertificatePublic:
     """A certificate for the signed-in resident (resident session from ``/v1/auth/card``)."""
-    view = issuance.issue_for_resident(
-        session,
-        actor=principal,
-        request=body.to_request(),
-        signer=keys.signer(now),
-        now=now,
-    )
+    certifier: Certifier = request.app.state.certifier
+    signer = await certifier.signer(keys, now)
+    view = await certifier.issue_for_resident(principal, body.to_request(), signer, now)
     return _public(view)
 
 
