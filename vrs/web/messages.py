@@ -39,6 +39,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "resident.signin.button": ("カードでサインイン", "Sign in with the card"),
     "resident.signout": ("サインアウト", "Sign out"),
     "resident.signedin": ("サインイン済み", "Signed in"),
+    "resident.me": ("ご本人の情報", "About you"),
     "resident.name": ("氏名", "Name"),
     "resident.kana": ("フリガナ", "Kana"),
     "resident.birth": ("生年月日", "Date of birth"),
