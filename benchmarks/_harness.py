@@ -6,7 +6,9 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 
 import httpx
 from sqlalchemy import Engine
@@ -55,3 +57,32 @@ def start_server(
         time.sleep(0.2)
     server.kill()
     raise SystemExit("the server did not come up")
+
+
+def file_chunks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
+    with path.open("rb") as f:
+        while chunk := f.read(size):
+            yield chunk
+
+
+def post_import(
+    port: int, token: str, path: Path, what: str, municipality: str = MUNICIPALITY
+) -> tuple[float, dict[str, int]]:
+    """Stream a CSV file to ``/v1/municipalities/{municipality}/{what}/import``: seconds taken
+    and the answer (a failed import ends the benchmark with the server's answer)."""
+    started = time.perf_counter()
+    response = httpx.post(
+        f"http://127.0.0.1:{port}/v1/municipalities/{municipality}/{what}/import",
+        content=file_chunks(path),
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "text/csv",
+            "Content-Length": str(path.stat().st_size),
+        },
+        timeout=3600,
+    )
+    elapsed = time.perf_counter() - started
+    if response.status_code != 200:
+        raise SystemExit(f"{what} import failed: {response.status_code} {response.text[:2000]}")
+    result: dict[str, int] = response.json()
+    return elapsed, result

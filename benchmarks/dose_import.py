@@ -23,9 +23,8 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-import httpx
-from _harness import MUNICIPALITY, reset_database, start_server
-from resident_import import file_chunks, memory_kib
+from _harness import MUNICIPALITY, post_import, reset_database, start_server
+from resident_import import memory_kib
 from resident_import import write_csv as write_residents
 from sqlalchemy import text
 from sqlmodel import Session
@@ -115,27 +114,6 @@ def backend_cpu(url: str) -> dict[int, float]:
     return found
 
 
-def post(
-    port: int, token: str, path: Path, what: str, municipality: str = MUNICIPALITY
-) -> tuple[float, dict[str, int]]:
-    started = time.perf_counter()
-    response = httpx.post(
-        f"http://127.0.0.1:{port}/v1/municipalities/{municipality}/{what}/import",
-        content=file_chunks(path),
-        headers={
-            "Authorization": f"Bearer {token}",
-            "Content-Type": "text/csv",
-            "Content-Length": str(path.stat().st_size),
-        },
-        timeout=3600,
-    )
-    elapsed = time.perf_counter() - started
-    if response.status_code != 200:
-        raise SystemExit(f"{what} import failed: {response.status_code} {response.text[:2000]}")
-    result: dict[str, int] = response.json()
-    return elapsed, result
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="vrs-bench-") as work:
@@ -154,11 +132,11 @@ def main(argv: list[str] | None = None) -> None:
             env={"VRS_DATA_DIR": str(Path(work) / "data"), "VRS_ENV": "test"},
         )
         try:
-            elapsed, result = post(args.port, token, residents, "residents")
+            elapsed, result = post_import(args.port, token, residents, "residents")
             print(f"residents: {args.residents:,} in {elapsed:.1f} s")
             for label in ("first import (all created)", "same file again (all unchanged)"):
                 server_cpu, pg_cpu = cpu_seconds(server.pid), backend_cpu(args.database_url)
-                elapsed, result = post(args.port, token, doses, "dose-records")
+                elapsed, result = post_import(args.port, token, doses, "dose-records")
                 server_cpu = cpu_seconds(server.pid) - server_cpu
                 pg_after = backend_cpu(args.database_url)
                 pg_used = sum(t - pg_cpu.get(pid, 0.0) for pid, t in pg_after.items())

@@ -21,8 +21,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import httpx
-from _harness import MUNICIPALITY, reset_database, start_server
-from dose_import import LOT, SITES, post, write_doses
+from _harness import MUNICIPALITY, post_import, reset_database, start_server
+from dose_import import LOT, SITES, write_doses
 from resident_import import write_csv as write_residents
 from sqlmodel import Session
 
@@ -84,9 +84,9 @@ def main(argv: list[str] | None = None) -> None:
             env={"VRS_DATA_DIR": str(Path(work) / "data"), "VRS_ENV": "test"},
         )
         try:
-            post(args.port, there, residents, "residents", municipality=OTHER)
-            post(args.port, here, residents, "residents")
-            post(args.port, there, doses, "dose-records", municipality=OTHER)
+            post_import(args.port, there, residents, "residents", municipality=OTHER)
+            post_import(args.port, here, residents, "residents")
+            post_import(args.port, there, doses, "dose-records", municipality=OTHER)
             numbers = my_numbers(residents)
             print(f"set up: {args.people:,} people with 2 doses each in {OTHER}")
             for label in ("first look-up (links made)", "same look-up again"):

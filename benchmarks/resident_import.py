@@ -16,12 +16,10 @@ import argparse
 import random
 import tempfile
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
-from _harness import MUNICIPALITY, reset_database, start_server
+from _harness import MUNICIPALITY, post_import, reset_database, start_server
 from sqlmodel import Session
 
 from vrs.domain.auth import SYSTEM, Role, create_credential
@@ -85,30 +83,6 @@ def memory_kib(pid: int, field: str) -> int:
     raise RuntimeError(f"no {field} for process {pid}")
 
 
-def file_chunks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
-    with path.open("rb") as f:
-        while chunk := f.read(size):
-            yield chunk
-
-
-def post_file(port: int, token: str, path: Path) -> tuple[float, dict[str, int]]:
-    started = time.perf_counter()
-    response = httpx.post(
-        f"http://127.0.0.1:{port}/v1/municipalities/{MUNICIPALITY}/residents/import",
-        content=file_chunks(path),
-        headers={
-            "Authorization": f"Bearer {token}",
-            "Content-Type": "text/csv",
-            "Content-Length": str(path.stat().st_size),
-        },
-        timeout=3600,
-    )
-    elapsed = time.perf_counter() - started
-    response.raise_for_status()
-    result: dict[str, int] = response.json()
-    return elapsed, result
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="vrs-bench-") as work:
@@ -127,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
         try:
             print(f"server idle RSS: {memory_kib(server.pid, 'VmRSS') / 1024:.0f} MiB")
             for label in ("first import (all created)", "same file again (all unchanged)"):
-                elapsed, result = post_file(args.port, token, csv_path)
+                elapsed, result = post_import(args.port, token, csv_path, "residents")
                 peak = memory_kib(server.pid, "VmHWM") / 1024
                 print(
                     f"{label}: {elapsed:.1f} s, {args.rows / elapsed:,.0f} rows/s, "
