@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -86,3 +87,12 @@ def post_import(
         raise SystemExit(f"{what} import failed: {response.status_code} {response.text[:2000]}")
     result: dict[str, int] = response.json()
     return elapsed, result
+
+
+def p50_p99_ms(latencies: list[float]) -> tuple[float, float]:
+    """Median and 99th percentile of latencies in seconds, in milliseconds (0 when empty)."""
+    if not latencies:
+        return 0.0, 0.0
+    ordered = sorted(latencies)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return statistics.median(ordered) * 1000, p99 * 1000

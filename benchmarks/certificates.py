@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import statistics
 import tempfile
 import time
 import uuid
@@ -27,7 +26,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from _harness import MUNICIPALITY, reset_database, start_server
+from _harness import MUNICIPALITY, p50_p99_ms, reset_database, start_server
 from sqlalchemy import insert, text
 from sqlmodel import Session
 
@@ -152,9 +151,7 @@ class Phase:
     seconds: float = 0.0
 
     def report(self) -> str:
-        lat = sorted(self.latencies)
-        p50 = statistics.median(lat) * 1000 if lat else 0.0
-        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000 if lat else 0.0
+        p50, p99 = p50_p99_ms(self.latencies)
         return (
             f"{self.name}: {self.done} certificates in {self.seconds:.1f} s = "
             f"{self.done / self.seconds:,.0f} certificates/s; p50 {p50:.1f} ms, "

@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import os
 import random
-import statistics
 import subprocess
 import time
 import uuid
@@ -22,7 +21,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
-from _harness import MUNICIPALITY, reset_database, start_server
+from _harness import MUNICIPALITY, p50_p99_ms, reset_database, start_server
 from sqlalchemy import insert, text
 from sqlmodel import Session
 
@@ -124,12 +123,10 @@ class Phase:
     seconds: float = 0.0
 
     def report(self) -> str:
-        lat = sorted(self.latencies)
-        p50 = statistics.median(lat) * 1000 if lat else 0.0
-        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000 if lat else 0.0
+        p50, p99 = p50_p99_ms(self.latencies)
         return (
             f"{self.name}: {self.records} records in {self.seconds:.1f} s = "
-            f"{self.records / self.seconds:,.0f} records/s; requests: {len(lat)}, "
+            f"{self.records / self.seconds:,.0f} records/s; requests: {len(self.latencies)}, "
             f"p50 {p50:.1f} ms, p99 {p99:.1f} ms; errors {self.errors}"
         )
 
