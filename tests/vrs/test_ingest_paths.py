@@ -13,6 +13,8 @@ broken alike still fail.
 from __future__ import annotations
 
 import itertools
+import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -29,7 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, update
 
-from tests.conftest import Clock, World
+from tests.conftest import NOW, Clock, World
 from tests.vrs.dose_support import (
     EXPIRED_LOT,
     GOOD_LOT,
@@ -568,3 +570,62 @@ def test_a_date_order_message_does_not_depend_on_the_order_rows_are_read() -> No
     read_the_other = dose_date_order(third, [second, first])
     assert read_one_way is not None and read_the_other is not None
     assert read_one_way.message == read_the_other.message
+
+
+# ---------------------------------------------------------------------------------------
+# A client id taken by another series while the fast path's statement runs
+
+
+def test_a_client_id_committed_during_the_insert_is_read_again_not_answered_retry(
+    lanes: Lanes,
+) -> None:
+    """The fast path reads stored records in its insert statement's own snapshot. A record
+    of another series with the same client id, committed while that statement waits on it,
+    is not in that snapshot: the fast path must read again and answer CLIENT_ID_REUSED with
+    the record, as the portable path does, rather than RETRY."""
+    lane = lanes.fast
+    client_id = uuid.uuid4()
+    assert lane.post(lane.body(3)).status_code == 201  # the app's caches are warm
+    with lane.world.engine.connect() as other:
+        other.execute(
+            DoseRecord.__table__.insert(),  # type: ignore[attr-defined]
+            {
+                "municipality_code": lane.municipality,
+                "id": uuid.uuid4(),
+                "coupon_number": coupon_number(2),
+                "dose_number": 1,
+                "vaccinated_on": date(2023, 5, 1),
+                "product_code": COMIRNATY,
+                "lot_number": GOOD_LOT,
+                "site_code": "1310000017",
+                "source": "qr",
+                "client_record_id": client_id,
+                "status": "pending",
+                "registered_at": NOW,
+                "updated_at": NOW,
+            },
+        )  # not committed yet: the post's insert waits on this row's unique key
+        answers: list[httpx.Response] = []
+        poster = threading.Thread(
+            target=lambda: answers.append(lane.post(lane.body(1, client_record_id=str(client_id))))
+        )
+        poster.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            waiting = other.exec_driver_sql(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            ).scalar_one()
+            if waiting:
+                break
+            time.sleep(0.02)
+        else:
+            pytest.fail("the post never waited on the uncommitted record")
+        other.commit()
+    poster.join(30)
+    [answer] = answers
+    assert answer.status_code == 409, answer.text
+    assert answer.json()["code"] == "CLIENT_ID_REUSED"
+    assert answer.json()["record"]["coupon_number"] == coupon_number(2)
+    stored = lane.stored()
+    assert set(stored) == {(coupon_number(2), 1), (coupon_number(3), 1)}  # nothing new

@@ -20,71 +20,43 @@ from psycopg.rows import dict_row
 
 LOCK = "SELECT count(pg_advisory_xact_lock(k)) FROM unnest(%(keys)s::bigint[]) AS t(k)"
 
-# The rows travel as one JSON document: dumping a single string costs psycopg far less than
-# a dozen typed arrays of a thousand elements each (docs/benchmarks.md).
-STORE = """
-WITH t AS (
-    SELECT t.*,
-           (SELECT r.local_id FROM resident r
-            WHERE r.municipality_code = t.m AND r.coupon_number = t.c) AS resident
-    FROM json_to_recordset(%(rows)s::json) AS t(
-        m text, c text, n int, d date, p text, lot text, site text, src text, cid uuid,
-        doc text, device uuid, actor uuid)
-), ins AS (
-    INSERT INTO dose_record (
-        municipality_code, id, coupon_number, dose_number, resident_local_id, vaccinated_on,
-        product_code, lot_number, site_code, device_id, source, client_record_id, doctor_name,
-        status, locked, version, registered_by, registered_at, updated_at)
-    SELECT t.m, gen_random_uuid(), t.c, t.n, t.resident, t.d, t.p, t.lot, t.site, t.device,
-           t.src, t.cid, t.doc, CASE WHEN t.resident IS NULL THEN 'pending' ELSE 'recorded' END,
-           false, 1, t.actor, %(now)s::timestamptz, %(now)s::timestamptz
-    FROM t
-    ON CONFLICT DO NOTHING
-    RETURNING municipality_code, id, client_record_id, vaccinated_on, product_code, lot_number,
-              site_code, source, doctor_name, device_id, registered_by
-), ev AS (
-    INSERT INTO dose_record_event (
-        municipality_code, id, dose_record_id, kind, actor_credential_id, at, after)
-    SELECT ins.municipality_code, gen_random_uuid(), ins.id, 'created', ins.registered_by,
-           %(now)s::timestamptz,
-           json_build_object(
-               'vaccinated_on', ins.vaccinated_on, 'product', ins.product_code,
-               'lot', ins.lot_number, 'site_code', ins.site_code, 'source', ins.source,
-               'doctor_name', ins.doctor_name, 'client_record_id', ins.client_record_id,
-               'device_id', ins.device_id)
-    FROM ins
+# Record ids in the UUID version 7 layout: the statement's millisecond clock, then random
+# bits. Ids that rise with time are appended to the right edge of the primary-key indexes
+# instead of landing on a random page of them (docs/benchmarks.md: about a fifth of the
+# insert's cost).
+_TIME_ORDERED_ID = """encode(overlay(uuid_send(gen_random_uuid())
+    placing substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)
+    FROM 1 FOR 6), 'hex')::uuid"""
+
+#: The record columns every read of the fast path returns (as the API's view needs them).
+_COLUMNS = (
+    "municipality_code, id, coupon_number, dose_number, resident_local_id, vaccinated_on, "
+    "product_code, lot_number, site_code, device_id, source, client_record_id, doctor_name, "
+    "status, locked, version, registered_at"
 )
-SELECT municipality_code, client_record_id FROM ins
-"""
+
+
+def _columns(alias: str) -> str:
+    return ", ".join(f"{alias}.{c.strip()}" for c in _COLUMNS.split(","))
+
+
+# What the flag rules need to know of a stored record besides its columns: the lot's facts,
+# the birth date of the resident it belongs to (or of the one now holding its coupon, for a
+# pending record) and its open flags.
+_LOT_FACTS = """
+       EXISTS (SELECT 1 FROM vaccine_lot a WHERE a.lot_number = {d}.lot_number) AS lot_known,
+       (SELECT l.expires_on FROM vaccine_lot l
+        WHERE l.lot_number = {d}.lot_number AND l.product_code = {d}.product_code)
+           AS lot_expires_on"""
 
 # Every look-up below is a correlated subquery or a LATERAL join on a unique index. The
 # statements run with generic plans, which know nothing of the JSON documents' sizes; given a
 # plain join, the planner hashed the whole resident table for a one-record post (27 ms on
 # 50,000 residents, and growing with the population). ``OFFSET 0`` keeps the planner from
 # flattening a LATERAL subquery back into such a join.
-_AFFECTED = """
-affected AS (
-    SELECT d.municipality_code, d.id
-    FROM json_to_recordset(%(series)s::json) AS k(m text, c text)
-    CROSS JOIN LATERAL (
-        SELECT d.municipality_code, d.id FROM dose_record d
-        WHERE d.municipality_code = k.m AND d.coupon_number = k.c OFFSET 0) AS d
-    UNION
-    SELECT d.municipality_code, d.id
-    FROM json_to_recordset(%(clients)s::json) AS k(m text, cid uuid)
-    CROSS JOIN LATERAL (
-        SELECT d.municipality_code, d.id FROM dose_record d
-        WHERE d.municipality_code = k.m AND d.client_record_id = k.cid OFFSET 0) AS d
-)
-"""
-
-SERIES = f"""
-WITH {_AFFECTED}
-SELECT d.*,
-       EXISTS (SELECT 1 FROM vaccine_lot a WHERE a.lot_number = d.lot_number) AS lot_known,
-       (SELECT l.expires_on FROM vaccine_lot l
-        WHERE l.lot_number = d.lot_number AND l.product_code = d.product_code)
-           AS lot_expires_on,
+_FACTS_OF_STORED = (
+    _LOT_FACTS.format(d="d")
+    + """,
        COALESCE(
            (SELECT own.birth_date FROM resident own
             WHERE own.municipality_code = d.municipality_code
@@ -96,15 +68,110 @@ SELECT d.*,
                    'message', f.message, 'created_at', f.created_at, 'details', f.details))
         FROM quality_flag f
         WHERE f.municipality_code = d.municipality_code AND f.dose_record_id = d.id
-          AND f.resolved_at IS NULL) AS open_flags
-FROM affected
-CROSS JOIN LATERAL (
-    SELECT * FROM dose_record d
-    WHERE d.municipality_code = affected.municipality_code AND d.id = affected.id OFFSET 0) AS d
+          AND f.resolved_at IS NULL) AS open_flags"""
+)
+
+_HOLDER = """
 LEFT JOIN LATERAL (
     SELECT r.local_id, r.birth_date FROM resident r
     WHERE d.resident_local_id IS NULL AND r.municipality_code = d.municipality_code
       AND r.coupon_number = d.coupon_number OFFSET 0) AS holder ON true
+"""
+
+# The stored records of the posted series, and those holding a posted client id.
+_BY_SERIES = """SELECT d.municipality_code, d.id
+    FROM json_to_recordset(%(series)s::json) AS k(m text, c text)
+    CROSS JOIN LATERAL (
+        SELECT d.municipality_code, d.id FROM dose_record d
+        WHERE d.municipality_code = k.m AND d.coupon_number = k.c OFFSET 0) AS d"""
+_BY_CLIENT = """SELECT d.municipality_code, d.id
+    FROM {clients}
+    CROSS JOIN LATERAL (
+        SELECT d.municipality_code, d.id FROM dose_record d
+        WHERE d.municipality_code = k.m AND d.client_record_id = k.cid OFFSET 0) AS d"""
+_CLIENTS = "json_to_recordset(%(clients)s::json) AS k(m text, cid uuid)"
+_CLIENTS_NOT_INSERTED = f"""(
+        SELECT k.m, k.cid FROM {_CLIENTS}
+        WHERE NOT EXISTS (
+            SELECT 1 FROM ins WHERE ins.municipality_code = k.m AND ins.client_record_id = k.cid)
+    ) AS k"""
+
+# The stored records named by the (municipality_code, id) rows of ``keys``, with their facts.
+_STORED = (
+    f"SELECT {_columns('d')}, false AS inserted, {_FACTS_OF_STORED}"
+    + """
+FROM {keys}
+CROSS JOIN LATERAL (
+    SELECT * FROM dose_record d
+    WHERE d.municipality_code = {keys}.municipality_code AND d.id = {keys}.id OFFSET 0) AS d
+"""
+    + _HOLDER
+)
+
+# One statement stores the new records with their ``created`` events and reads back what
+# the rules need: the new rows (from RETURNING) and, from the snapshot the statement started
+# with, the stored records of every posted series and those holding a posted client id that
+# was not inserted. The series locks, taken by the statement before, make that snapshot
+# complete for the series; a client id taken at the same moment in another series is the one
+# thing it can miss, and the caller then reads again (:data:`SERIES`).
+# The rows travel as one JSON document: dumping a single string costs psycopg far less than
+# a dozen typed arrays of a thousand elements each (docs/benchmarks.md).
+STORE = f"""
+WITH t AS (
+    SELECT t.*, r.local_id AS resident, r.birth_date
+    FROM json_to_recordset(%(rows)s::json) AS t(
+        m text, c text, n int, d date, p text, lot text, site text, src text, cid uuid,
+        doc text, device uuid, actor uuid)
+    LEFT JOIN LATERAL (
+        SELECT r.local_id, r.birth_date FROM resident r
+        WHERE r.municipality_code = t.m AND r.coupon_number = t.c OFFSET 0) AS r ON true
+), ins AS (
+    INSERT INTO dose_record (
+        municipality_code, id, coupon_number, dose_number, resident_local_id, vaccinated_on,
+        product_code, lot_number, site_code, device_id, source, client_record_id, doctor_name,
+        status, locked, version, registered_by, registered_at, updated_at)
+    SELECT t.m, {_TIME_ORDERED_ID}, t.c, t.n, t.resident, t.d, t.p, t.lot, t.site, t.device,
+           t.src, t.cid, t.doc, CASE WHEN t.resident IS NULL THEN 'pending' ELSE 'recorded' END,
+           false, 1, t.actor, %(now)s::timestamptz, %(now)s::timestamptz
+    FROM t
+    ON CONFLICT DO NOTHING
+    RETURNING {_COLUMNS}, registered_by
+), ev AS (
+    INSERT INTO dose_record_event (
+        municipality_code, id, dose_record_id, kind, actor_credential_id, at, after)
+    SELECT ins.municipality_code, {_TIME_ORDERED_ID}, ins.id, 'created', ins.registered_by,
+           %(now)s::timestamptz,
+           json_build_object(
+               'vaccinated_on', ins.vaccinated_on, 'product', ins.product_code,
+               'lot', ins.lot_number, 'site_code', ins.site_code, 'source', ins.source,
+               'doctor_name', ins.doctor_name, 'client_record_id', ins.client_record_id,
+               'device_id', ins.device_id)
+    FROM ins
+), prior AS (
+    {_BY_SERIES}
+    UNION
+    {_BY_CLIENT.format(clients=_CLIENTS_NOT_INSERTED)}
+)
+SELECT {_columns("ins")}, true AS inserted, {_LOT_FACTS.format(d="ins")},
+       t.birth_date, NULL::text AS holder_id, NULL::json AS open_flags
+FROM ins JOIN t ON t.m = ins.municipality_code AND t.cid = ins.client_record_id
+UNION ALL
+{_STORED.format(keys="prior")}
+"""
+
+_AFFECTED = f"""
+affected AS (
+    {_BY_SERIES}
+    UNION
+    {_BY_CLIENT.format(clients=_CLIENTS)}
+)
+"""
+
+# The same rows as :data:`STORE` reads, from a fresh snapshot, for the rare call where a
+# record was neither inserted nor found in the statement's own snapshot.
+SERIES = f"""
+WITH {_AFFECTED}
+{_STORED.format(keys="affected")}
 """
 
 # Doses recorded elsewhere for the holders of the series' coupons, linked by a history look-up.
@@ -218,6 +285,15 @@ def new_dose(
     }
 
 
+def _read_params(
+    series: Sequence[tuple[str, str]], client_ids: Sequence[tuple[str, uuid.UUID]]
+) -> dict[str, str | None]:
+    return {
+        "series": _json([{"m": m, "c": c} for m, c in series]),
+        "clients": _json([{"m": m, "cid": str(c)} for m, c in client_ids]),
+    }
+
+
 async def store_and_read(
     conn: AsyncConnection[Any],
     *,
@@ -226,29 +302,39 @@ async def store_and_read(
     series: Sequence[tuple[str, str]],
     client_ids: Sequence[tuple[str, uuid.UUID]],
     now: datetime,
-) -> tuple[set[tuple[str, uuid.UUID]], list[dict[str, Any]], list[dict[str, Any]]]:
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Round trip one, opening the transaction: lock, insert, read back.
 
-    Returns the (municipality, client record id) of the records inserted, the rows of
-    every affected series (and of records sharing a posted client id) with their rule facts
-    and their open flags (``open_flags``: a list of flag objects, or None), and the doses
-    recorded elsewhere that count for those series (:data:`LINKED`).
+    Returns the rows of every affected series (and of records holding a posted client id),
+    the new ones marked ``inserted``, with their rule facts and their open flags
+    (``open_flags``: a list of flag objects, or None); and the doses recorded elsewhere that
+    count for those series (:data:`LINKED`).
     """
-    read_params = {
-        "series": _json([{"m": m, "c": c} for m, c in series]),
-        "clients": _json([{"m": m, "cid": str(c)} for m, c in client_ids]),
-    }
+    params = _read_params(series, client_ids)
     async with conn.pipeline():
         lock = conn.cursor()
         await lock.execute(LOCK, {"keys": sorted(set(lock_keys))})
-        store = conn.cursor()
-        await store.execute(STORE, {"rows": _json(list(rows)), "now": now})
-        read = conn.cursor(row_factory=dict_row)
-        await read.execute(SERIES, read_params)
+        store = conn.cursor(row_factory=dict_row)
+        await store.execute(STORE, {"rows": _json(list(rows)), "now": now, **params})
         linked = conn.cursor(row_factory=dict_row)
-        await linked.execute(LINKED, {"series": read_params["series"]})
-    inserted = {(m, cid) for m, cid in await store.fetchall()}
-    return inserted, await read.fetchall(), await linked.fetchall()
+        await linked.execute(LINKED, {"series": params["series"]})
+    return await store.fetchall(), await linked.fetchall()
+
+
+async def read_again(
+    conn: AsyncConnection[Any],
+    stored: Sequence[dict[str, Any]],
+    *,
+    series: Sequence[tuple[str, str]],
+    client_ids: Sequence[tuple[str, uuid.UUID]],
+) -> list[dict[str, Any]]:
+    """``stored`` (from :func:`store_and_read`) with the records it did not insert read again
+    from a fresh snapshot (:data:`SERIES`), inside the same transaction."""
+    new = [row for row in stored if row["inserted"]]
+    ids = {row["id"] for row in new}
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(SERIES, _read_params(series, client_ids))
+    return new + [row for row in await cur.fetchall() if row["id"] not in ids]
 
 
 async def write_changes(

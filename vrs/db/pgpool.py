@@ -79,5 +79,12 @@ async def _configure(conn: AsyncConnection[Any]) -> None:
     # Generic plans carry pessimistic cost estimates (they cannot see that a post holds one
     # record), which crossed the JIT threshold: compiling took 20 ms for a 0.3 ms query.
     await conn.execute("SET jit = off")
+    # Every statement of the fast paths finds its rows through an index, one key at a time.
+    # A generic plan made while a table was empty (a new deployment, just analysed) chose
+    # sequential scans for those look-ups, and kept them while the table grew: a batch of
+    # 1,000 records took 15 s instead of 50 ms until autovacuum analysed the table again
+    # (docs/benchmarks.md). Without sequential scans the plan no longer depends on what the
+    # statistics said when it was made.
+    await conn.execute("SET enable_seqscan = off")
     await conn.commit()
     set_json_loads(orjson.loads, conn)

@@ -50,16 +50,32 @@ def _new_id(dialect: str) -> str:
     return "gen_random_uuid()" if dialect == "postgresql" else "lower(hex(randomblob(16)))"
 
 
-def _keyed(dialect: str, rows: str, sign: str) -> str:
-    """Rows of ``rows`` (a transition table) as summary keys with ``sign``."""
-    age = _age_years(dialect, "x.vaccinated_on", "r.birth_date")
+def _keyed(dialect: str, rows: str, sign: str, *, whole_table: bool = False) -> str:
+    """Rows of ``rows`` (a transition table) as summary keys with ``sign``.
+
+    The resident's birth date is looked up per record on ``resident``'s primary key. A join
+    would be planned blind on a transition table (it has no statistics): PostgreSQL hashed
+    the whole resident table for every statement, 10 ms per tablet post at 50,000 residents
+    and growing with the municipality (docs/benchmarks.md). ``whole_table``: the rows are all
+    of ``dose_record`` (a rebuild), where that hash join is the right plan.
+    """
+    age = _age_years(dialect, "x.vaccinated_on", "birth_date")
+    if whole_table:
+        source = (
+            f"SELECT x.*, r.birth_date FROM {rows} x LEFT JOIN resident r "  # noqa: S608 - constant text
+            "ON r.municipality_code = x.municipality_code AND r.local_id = x.resident_local_id"
+        )
+    else:
+        source = (
+            "SELECT x.*, (SELECT r.birth_date FROM resident r "  # noqa: S608 - constant text
+            "WHERE r.municipality_code = x.municipality_code "
+            f"AND r.local_id = x.resident_local_id) AS birth_date FROM {rows} x"
+        )
     return (
         "SELECT municipality_code, vaccinated_on, product_code, dose_number, "  # noqa: S608
         f"{age_band_sql('age')} AS age_band, n FROM ("
         "SELECT x.municipality_code, x.vaccinated_on, x.product_code, x.dose_number, "
-        f"{age} AS age, {sign} AS n FROM {rows} x "
-        "LEFT JOIN resident r ON r.municipality_code = x.municipality_code "
-        "AND r.local_id = x.resident_local_id WHERE x.status <> 'voided') a"
+        f"{age} AS age, {sign} AS n FROM ({source}) x WHERE x.status <> 'voided') a"
     )
 
 
@@ -189,4 +205,4 @@ def rebuild(conn: Connection) -> int:
 
 def rebuild_sql(dialect: str) -> str:
     """The summary rows of every stored record (into an empty summary)."""
-    return _append(dialect, _keyed(dialect, "dose_record", "1"))
+    return _append(dialect, _keyed(dialect, "dose_record", "1", whole_table=True))

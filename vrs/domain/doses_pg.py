@@ -20,7 +20,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from vrs.db.concurrency import key_id
-from vrs.db.pg_ingest import new_dose, store_and_read, write_changes
+from vrs.db.pg_ingest import new_dose, read_again, store_and_read, write_changes
 from vrs.domain.auth import Principal, Role, require_role
 from vrs.domain.coupons import CouponLine, parse_coupon_line
 from vrs.domain.doses import (
@@ -317,18 +317,30 @@ async def _store(
         for d in firsts
     ]
     series_keys = sorted({d.natural_key[:2] for d in doses})
-    inserted, rows, linked = await store_and_read(
+    client_ids = sorted({d.client_key for d in doses})
+    rows, linked = await store_and_read(
         conn,
         lock_keys=[key_id(series_lock_key(m, c)) for m, c in series_keys],
         rows=new,
         series=series_keys,
-        client_ids=sorted({d.client_key for d in doses}),
+        client_ids=client_ids,
         now=now,
     )
-    by_client = {(row["municipality_code"], row["client_record_id"]): row for row in rows}
-    created = {d.index: by_client[d.client_key] for d in firsts if d.client_key in inserted}
-    others = [d for d in doses if d.index not in created]
     stored = _StoredRows(rows)
+    if any(
+        d.client_key not in stored.by_client and d.natural_key not in stored.by_key for d in doses
+    ):
+        # A client id taken by another series' transaction after this one's snapshot:
+        # read the records again rather than answer RETRY.
+        rows = await read_again(conn, rows, series=series_keys, client_ids=client_ids)
+        stored = _StoredRows(rows)
+    by_client = stored.by_client
+    created = {
+        d.index: row
+        for d in firsts
+        if (row := by_client.get(d.client_key)) is not None and row["inserted"]
+    }
+    others = [d for d in doses if d.index not in created]
     verdicts: dict[int, _Verdict] = {d.index: stored.verdict(d) for d in others}
 
     open_flags: dict[uuid.UUID, list[OpenFlag]] = defaultdict(list)
