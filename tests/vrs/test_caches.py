@@ -6,11 +6,13 @@ effect within that time and not later. Time is a fake monotonic clock the tests 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
+import psycopg
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -21,6 +23,7 @@ from tests.conftest import Clock, World
 from tests.vrs.dose_support import add_lots, body, line
 from vrs.api.deps import PrincipalCache
 from vrs.app import create_app
+from vrs.db.pgpool import PlanRefresher, conninfo
 from vrs.db.models import Credential, Device
 from vrs.domain.auth import SYSTEM, Principal, Role, hash_token, revoke_credential
 from vrs.settings import Settings
@@ -180,3 +183,50 @@ def test_the_portable_path_refuses_a_deactivated_tablet_at_once(
         )
     assert refused.status_code == 403
     assert refused.json()["code"] == "DEVICE_NOT_ENROLLED"
+
+
+# ---------------------------------------------------------------------------------------
+# PlanRefresher (the fast paths' pools)
+
+
+def test_pooled_connections_drop_their_prepared_plans_ever_less_often(
+    backend: str, world: World
+) -> None:
+    """Generic plans made on a tiny table are made again: after 1 s, 2 s later, 4 s, ...
+    up to once a minute, on the real server; psycopg prepares the statement again."""
+    if backend != "postgresql":
+        pytest.skip("the fast paths' pools, and their prepared statements, are PostgreSQL's")
+    ticker = Ticker()
+    refresher = PlanRefresher(clock=ticker)
+
+    async def scenario() -> list[int]:
+        conn = await psycopg.AsyncConnection.connect(
+            conninfo(world.engine.url), prepare_threshold=0
+        )
+        held: list[int] = []  # statements the server holds when the pool hands conn out
+
+        async def use() -> None:
+            await refresher(conn)  # as the pool does on handing the connection out
+            cur = await conn.execute("SELECT count(*) FROM pg_prepared_statements", prepare=False)
+            row = await cur.fetchone()
+            assert row is not None
+            held.append(int(row[0]))
+            await conn.execute("SELECT count(*) FROM municipality WHERE code = %s", ["131016"])
+            await conn.commit()  # (a rollback would make psycopg drop its statements itself)
+
+        try:
+            await use()
+            for step in (0.9, 0.1, 1.9, 0.1, 3.9, 0.1):
+                ticker.advance(step)
+                await use()
+            for _ in range(4):
+                ticker.advance(PlanRefresher.LONGEST)
+                await use()
+        finally:
+            await conn.close()
+        return held
+
+    held = asyncio.run(scenario())
+    # t = 0, 0.9, 1 (dropped), 2.9, 3 (dropped), 6.9, 7 (dropped), then every minute.
+    assert held == [0, 1, 0, 1, 0, 1, 0] + [0] * 4
+    assert {interval for _, interval in refresher._due.values()} == {PlanRefresher.LONGEST}

@@ -268,20 +268,21 @@ def new_dose(
     device: uuid.UUID | None,
     actor: uuid.UUID | None,
 ) -> dict[str, Any]:
-    """One row of :data:`STORE`'s JSON document (the column names of its recordset)."""
+    """One row of :data:`STORE`'s JSON document (the column names of its recordset); orjson
+    writes the dates and UUIDs itself, faster than ``isoformat`` and ``str``."""
     return {
         "m": m,
         "c": c,
         "n": n,
-        "d": d.isoformat(),
+        "d": d,
         "p": p,
         "lot": lot,
         "site": site,
         "src": src,
-        "cid": str(cid),
+        "cid": cid,
         "doc": doc,
-        "device": None if device is None else str(device),
-        "actor": None if actor is None else str(actor),
+        "device": device,
+        "actor": actor,
     }
 
 
@@ -290,7 +291,7 @@ def _read_params(
 ) -> dict[str, str | None]:
     return {
         "series": _json([{"m": m, "c": c} for m, c in series]),
-        "clients": _json([{"m": m, "cid": str(c)} for m, c in client_ids]),
+        "clients": _json([{"m": m, "cid": c} for m, c in client_ids]),
     }
 
 
@@ -314,9 +315,10 @@ async def store_and_read(
     async with conn.pipeline():
         lock = conn.cursor()
         await lock.execute(LOCK, {"keys": sorted(set(lock_keys))})
-        store = conn.cursor(row_factory=dict_row)
+        # Binary results: psycopg reads dates, UUIDs and timestamps faster that way.
+        store = conn.cursor(row_factory=dict_row, binary=True)
         await store.execute(STORE, {"rows": _json(list(rows)), "now": now, **params})
-        linked = conn.cursor(row_factory=dict_row)
+        linked = conn.cursor(row_factory=dict_row, binary=True)
         await linked.execute(LINKED, {"series": params["series"]})
     return await store.fetchall(), await linked.fetchall()
 
@@ -332,7 +334,7 @@ async def read_again(
     from a fresh snapshot (:data:`SERIES`), inside the same transaction."""
     new = [row for row in stored if row["inserted"]]
     ids = {row["id"] for row in new}
-    cur = conn.cursor(row_factory=dict_row)
+    cur = conn.cursor(row_factory=dict_row, binary=True)
     await cur.execute(SERIES, _read_params(series, client_ids))
     return new + [row for row in await cur.fetchall() if row["id"] not in ids]
 

@@ -7,6 +7,8 @@ path hot enough to be worth a second, leaner way to the database (docs/benchmark
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -38,8 +40,44 @@ def make_async_pool(
         open=False,
         name=name,
         configure=_configure,
+        check=PlanRefresher(),
         kwargs={"autocommit": autocommit},
     )
+
+
+class PlanRefresher:
+    """Makes each pooled connection drop its prepared statements now and then: after 1 s of
+    its life, then 2 s later, 4 s, ... and every minute from then on.
+
+    The fast paths run prepared statements with generic plans, kept for the connection's
+    life unless an ``ANALYZE`` invalidates them. A plan made while ``dose_record`` held a
+    page or two (a new deployment's first posts) cannot tell its unique indexes from the
+    others, all equally cheap on a tiny table; it picked an index on the municipality alone,
+    and as the table grew every look-up read the whole municipality (docs/benchmarks.md).
+    Made again a moment later, the plan sees the table's real size. The pool calls this on
+    every connection it hands out (its ``check``); all but a dictionary look-up is rare.
+    """
+
+    FIRST = 1.0
+    LONGEST = 60.0
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        #: backend process id -> (when to drop its statements, the interval after that)
+        self._due: dict[int, tuple[float, float]] = {}
+
+    async def __call__(self, conn: AsyncConnection[Any]) -> None:
+        pid, now = conn.info.backend_pid, self.clock()
+        due, interval = self._due.get(pid, (now + self.FIRST, self.FIRST))
+        if now >= due:
+            # psycopg sees the command and forgets its own list of prepared statements.
+            await conn.execute("DEALLOCATE ALL")
+            await conn.commit()
+            interval = min(interval * 2, self.LONGEST)
+            due = now + interval
+        if len(self._due) > 10_000:  # ids of connections long closed
+            self._due.clear()
+        self._due[pid] = (due, interval)
 
 
 class LazyPool:

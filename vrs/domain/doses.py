@@ -186,11 +186,11 @@ class DoseRecordView:
         }
 
 
-_VIEW_COLUMNS = [DOSE.c[name] for name in DoseRecordView.__dataclass_fields__ if name != "flags"]
+_VIEW_NAMES = tuple(name for name in DoseRecordView.__dataclass_fields__ if name != "flags")
 
 
 def _view(row: Mapping[str, Any], flags: Sequence[OpenFlag] = ()) -> DoseRecordView:
-    return DoseRecordView(**{c.name: row[c.name] for c in _VIEW_COLUMNS}, flags=tuple(flags))
+    return DoseRecordView(*[row[name] for name in _VIEW_NAMES], flags=tuple(flags))
 
 
 class Outcome(StrEnum):
@@ -226,13 +226,17 @@ class _Dose:
     submission: DoseSubmission
     lot: str
 
-    @property
-    def natural_key(self) -> tuple[str, str, int]:
-        return (self.line.municipality_code, self.line.coupon_number, self.line.dose_number)
+    #: (municipality, coupon number, dose number) and (municipality, client record id),
+    #: made once: a batch looks each of them up several times.
+    natural_key: tuple[str, str, int] = field(init=False, repr=False, compare=False)
+    client_key: tuple[str, uuid.UUID] = field(init=False, repr=False, compare=False)
 
-    @property
-    def client_key(self) -> tuple[str, uuid.UUID]:
-        return (self.line.municipality_code, self.submission.client_record_id)
+    def __post_init__(self) -> None:
+        line = self.line
+        keys = (line.municipality_code, line.coupon_number, line.dose_number)
+        object.__setattr__(self, "natural_key", keys)
+        client = (line.municipality_code, self.submission.client_record_id)
+        object.__setattr__(self, "client_key", client)
 
     def content(self) -> tuple[date, str, str, str]:
         s = self.submission

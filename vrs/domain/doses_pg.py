@@ -13,7 +13,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -119,7 +119,9 @@ class PlaceCache:
         )
         for kind, key, value in await cur.fetchall():
             found[kind][key] = value
-        await conn.rollback()  # end the read's transaction; the ingest opens its own
+        # End the read's transaction (the ingest opens its own). Not a rollback: psycopg
+        # answers one by dropping every prepared statement of the connection.
+        await conn.commit()
         expires = now + self.ttl
         if device_id is not None:
             self.devices[device_id] = (expires, next(iter(found["d"]), None))
@@ -188,7 +190,7 @@ async def ingest_many(
             number, local_index, _ = owners[item.index]
             held = answers[number]
             assert isinstance(held, dict)
-            held[local_index] = replace(item, index=local_index)
+            held[local_index] = BatchItem(local_index, item.result, item.error)
     return [
         a if isinstance(a, DomainError) else [a[i] for i in range(len(sub.records))]
         for a, sub in zip(answers, submissions, strict=True)
