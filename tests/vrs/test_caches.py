@@ -23,8 +23,8 @@ from tests.conftest import Clock, World
 from tests.vrs.dose_support import add_lots, body, line
 from vrs.api.deps import PrincipalCache
 from vrs.app import create_app
-from vrs.db.pgpool import PlanRefresher, conninfo
 from vrs.db.models import Credential, Device
+from vrs.db.pgpool import PlanRefresher, conninfo
 from vrs.domain.auth import SYSTEM, Principal, Role, hash_token, revoke_credential
 from vrs.settings import Settings
 

@@ -573,59 +573,84 @@ def test_a_date_order_message_does_not_depend_on_the_order_rows_are_read() -> No
 
 
 # ---------------------------------------------------------------------------------------
-# A client id taken by another series while the fast path's statement runs
+# Client ids taken by another series while the fast path's statements run
 
 
-def test_a_client_id_committed_during_the_insert_is_read_again_not_answered_retry(
+def _uncommitted_record(other: Any, municipality: str, serial: int, client_id: uuid.UUID) -> str:
+    """Insert a record on ``other`` without committing; its transaction id."""
+    other.execute(
+        DoseRecord.__table__.insert(),  # type: ignore[attr-defined]
+        {
+            "municipality_code": municipality,
+            "id": uuid.uuid4(),
+            "coupon_number": coupon_number(serial),
+            "dose_number": 1,
+            "vaccinated_on": date(2023, 5, 1),
+            "product_code": COMIRNATY,
+            "lot_number": GOOD_LOT,
+            "site_code": "1310000017",
+            "source": "qr",
+            "client_record_id": client_id,
+            "status": "pending",
+            "registered_at": NOW,
+            "updated_at": NOW,
+        },
+    )
+    return str(other.exec_driver_sql("SELECT pg_current_xact_id()::text").scalar_one())
+
+
+def _wait_until_waited_on(watcher: Any, xid: str) -> None:
+    """Until a session waits for transaction ``xid`` to end."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        waiting = watcher.exec_driver_sql(
+            "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid' "
+            "AND transactionid::text = %(xid)s",
+            {"xid": xid},
+        ).scalar_one()
+        watcher.rollback()
+        if waiting:
+            return
+        time.sleep(0.02)
+    pytest.fail("the post never waited on the uncommitted record")
+
+
+def test_client_ids_committed_during_the_insert_are_answered_client_id_reused(
     lanes: Lanes,
 ) -> None:
-    """The fast path reads stored records in its insert statement's own snapshot. A record
-    of another series with the same client id, committed while that statement waits on it,
-    is not in that snapshot: the fast path must read again and answer CLIENT_ID_REUSED with
-    the record, as the portable path does, rather than RETRY."""
+    """Two tablets of other series hold records with the client ids of a batch, not yet
+    committed. The fast path's insert waits on the first; its commit makes the insert fail on
+    the unique key, and the guarded statement runs instead; that one waits on the second,
+    whose commit it does not see in its own snapshot, so the records are read again. Both
+    records are answered CLIENT_ID_REUSED with the stored record, as the portable path
+    answers them; none is answered RETRY, none stored twice."""
     lane = lanes.fast
-    client_id = uuid.uuid4()
+    first, second = uuid.uuid4(), uuid.uuid4()
     assert lane.post(lane.body(3)).status_code == 201  # the app's caches are warm
-    with lane.world.engine.connect() as other:
-        other.execute(
-            DoseRecord.__table__.insert(),  # type: ignore[attr-defined]
-            {
-                "municipality_code": lane.municipality,
-                "id": uuid.uuid4(),
-                "coupon_number": coupon_number(2),
-                "dose_number": 1,
-                "vaccinated_on": date(2023, 5, 1),
-                "product_code": COMIRNATY,
-                "lot_number": GOOD_LOT,
-                "site_code": "1310000017",
-                "source": "qr",
-                "client_record_id": client_id,
-                "status": "pending",
-                "registered_at": NOW,
-                "updated_at": NOW,
-            },
-        )  # not committed yet: the post's insert waits on this row's unique key
+    engine = lane.world.engine
+    with engine.connect() as a, engine.connect() as b, engine.connect() as watcher:
+        xid_a = _uncommitted_record(a, lane.municipality, 2, first)
+        xid_b = _uncommitted_record(b, lane.municipality, 5, second)
         answers: list[httpx.Response] = []
-        poster = threading.Thread(
-            target=lambda: answers.append(lane.post(lane.body(1, client_record_id=str(client_id))))
-        )
+        batch = [
+            lane.body(1, client_record_id=str(first)),
+            lane.body(4, client_record_id=str(second)),
+        ]
+        poster = threading.Thread(target=lambda: answers.append(lane.batch(batch)))
         poster.start()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            waiting = other.exec_driver_sql(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            ).scalar_one()
-            if waiting:
-                break
-            time.sleep(0.02)
-        else:
-            pytest.fail("the post never waited on the uncommitted record")
-        other.commit()
-    poster.join(30)
+        _wait_until_waited_on(watcher, xid_a)  # the fast statement, on the first record
+        a.commit()
+        _wait_until_waited_on(watcher, xid_b)  # the guarded statement, on the second
+        b.commit()
+        poster.join(30)
     [answer] = answers
-    assert answer.status_code == 409, answer.text
-    assert answer.json()["code"] == "CLIENT_ID_REUSED"
-    assert answer.json()["record"]["coupon_number"] == coupon_number(2)
+    assert answer.status_code == 200, answer.text
+    results = answer.json()["results"]
+    assert [r["status"] for r in results] == [409, 409]
+    assert [r["error"]["code"] for r in results] == ["CLIENT_ID_REUSED"] * 2
+    assert [r["error"]["record"]["coupon_number"] for r in results] == [
+        coupon_number(2),
+        coupon_number(5),
+    ]
     stored = lane.stored()
-    assert set(stored) == {(coupon_number(2), 1), (coupon_number(3), 1)}  # nothing new
+    assert set(stored) == {(coupon_number(n), 1) for n in (2, 3, 5)}  # nothing new

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 from psycopg import AsyncConnection
+from psycopg.errors import UniqueViolation
 from psycopg.rows import dict_row
 
 LOCK = "SELECT count(pg_advisory_xact_lock(k)) FROM unnest(%(keys)s::bigint[]) AS t(k)"
@@ -108,15 +109,7 @@ CROSS JOIN LATERAL (
     + _HOLDER
 )
 
-# One statement stores the new records with their ``created`` events and reads back what
-# the rules need: the new rows (from RETURNING) and, from the snapshot the statement started
-# with, the stored records of every posted series and those holding a posted client id that
-# was not inserted. The series locks, taken by the statement before, make that snapshot
-# complete for the series; a client id taken at the same moment in another series is the one
-# thing it can miss, and the caller then reads again (:data:`SERIES`).
-# The rows travel as one JSON document: dumping a single string costs psycopg far less than
-# a dozen typed arrays of a thousand elements each (docs/benchmarks.md).
-STORE = f"""
+_NEW_ROWS = """
 WITH t AS (
     SELECT t.*, r.local_id AS resident, r.birth_date
     FROM json_to_recordset(%(rows)s::json) AS t(
@@ -125,7 +118,9 @@ WITH t AS (
     LEFT JOIN LATERAL (
         SELECT r.local_id, r.birth_date FROM resident r
         WHERE r.municipality_code = t.m AND r.coupon_number = t.c OFFSET 0) AS r ON true
-), ins AS (
+)"""
+
+_INSERT = f"""
     INSERT INTO dose_record (
         municipality_code, id, coupon_number, dose_number, resident_local_id, vaccinated_on,
         product_code, lot_number, site_code, device_id, source, client_record_id, doctor_name,
@@ -133,9 +128,9 @@ WITH t AS (
     SELECT t.m, {_TIME_ORDERED_ID}, t.c, t.n, t.resident, t.d, t.p, t.lot, t.site, t.device,
            t.src, t.cid, t.doc, CASE WHEN t.resident IS NULL THEN 'pending' ELSE 'recorded' END,
            false, 1, t.actor, %(now)s::timestamptz, %(now)s::timestamptz
-    FROM t
-    ON CONFLICT DO NOTHING
-    RETURNING {_COLUMNS}, registered_by
+    FROM t"""
+
+_EVENTS_AND_ANSWER = f"""
 ), ev AS (
     INSERT INTO dose_record_event (
         municipality_code, id, dose_record_id, kind, actor_credential_id, at, after)
@@ -148,9 +143,7 @@ WITH t AS (
                'device_id', ins.device_id)
     FROM ins
 ), prior AS (
-    {_BY_SERIES}
-    UNION
-    {_BY_CLIENT.format(clients=_CLIENTS_NOT_INSERTED)}
+    {{prior}}
 )
 SELECT {_columns("ins")}, true AS inserted, {_LOT_FACTS.format(d="ins")},
        t.birth_date, NULL::text AS holder_id, NULL::json AS open_flags
@@ -158,6 +151,57 @@ FROM ins JOIN t ON t.m = ins.municipality_code AND t.cid = ins.client_record_id
 UNION ALL
 {_STORED.format(keys="prior")}
 """
+
+# One statement stores the new records with their ``created`` events and reads back what
+# the rules need: the new rows (from RETURNING) and, from the snapshot the statement started
+# with, the stored records of every posted series and those holding a posted client id. The
+# series locks, taken by the statement before, make that snapshot complete for the series,
+# so a record whose dose or client id is already stored is simply not inserted: no
+# ``ON CONFLICT`` probe of every unique index, and no speculative insertion (an extra WAL
+# record per row). A client id committed by another series' transaction while this one runs
+# is the one thing the snapshot can miss; the insert then fails on the unique key and the
+# caller runs :data:`STORE_GUARDED` instead.
+# The rows travel as one JSON document: dumping a single string costs psycopg far less than
+# a dozen typed arrays of a thousand elements each (docs/benchmarks.md).
+STORE = (
+    _NEW_ROWS
+    + f""", series_rows AS MATERIALIZED (
+    SELECT d.municipality_code, d.id, d.coupon_number, d.dose_number
+    FROM json_to_recordset(%(series)s::json) AS k(m text, c text)
+    CROSS JOIN LATERAL (
+        SELECT d.municipality_code, d.id, d.coupon_number, d.dose_number FROM dose_record d
+        WHERE d.municipality_code = k.m AND d.coupon_number = k.c OFFSET 0) AS d
+), client_rows AS MATERIALIZED (
+    SELECT d.municipality_code, d.id, d.client_record_id
+    FROM {_CLIENTS}
+    CROSS JOIN LATERAL (
+        SELECT d.municipality_code, d.id, d.client_record_id FROM dose_record d
+        WHERE d.municipality_code = k.m AND d.client_record_id = k.cid OFFSET 0) AS d
+), ins AS ({_INSERT}
+    WHERE NOT EXISTS (
+        SELECT 1 FROM series_rows s
+        WHERE s.municipality_code = t.m AND s.coupon_number = t.c AND s.dose_number = t.n)
+      AND NOT EXISTS (
+        SELECT 1 FROM client_rows s
+        WHERE s.municipality_code = t.m AND s.client_record_id = t.cid)
+    RETURNING {_COLUMNS}, registered_by"""
+    + _EVENTS_AND_ANSWER.format(
+        prior="SELECT municipality_code, id FROM series_rows\n"
+        "    UNION SELECT municipality_code, id FROM client_rows"
+    )
+)
+
+# :data:`STORE` made safe against any concurrent insert: ``ON CONFLICT DO NOTHING``, and the
+# stored records of client ids it did not insert read after the insert.
+STORE_GUARDED = (
+    _NEW_ROWS
+    + f""", ins AS ({_INSERT}
+    ON CONFLICT DO NOTHING
+    RETURNING {_COLUMNS}, registered_by"""
+    + _EVENTS_AND_ANSWER.format(
+        prior=f"{_BY_SERIES}\n    UNION\n    {_BY_CLIENT.format(clients=_CLIENTS_NOT_INSERTED)}"
+    )
+)
 
 _AFFECTED = f"""
 affected AS (
@@ -311,13 +355,25 @@ async def store_and_read(
     (``open_flags``: a list of flag objects, or None); and the doses recorded elsewhere that
     count for those series (:data:`LINKED`).
     """
-    params = _read_params(series, client_ids)
+    params = {**_read_params(series, client_ids), "rows": _json(list(rows)), "now": now}
+    keys = {"keys": sorted(set(lock_keys))}
+    try:
+        return await _lock_store_read(conn, STORE, keys, params)
+    except UniqueViolation:
+        # A client id stored by another series' transaction during the statement.
+        await conn.rollback()
+        return await _lock_store_read(conn, STORE_GUARDED, keys, params)
+
+
+async def _lock_store_read(
+    conn: AsyncConnection[Any], store_sql: str, keys: dict[str, Any], params: dict[str, Any]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     async with conn.pipeline():
         lock = conn.cursor()
-        await lock.execute(LOCK, {"keys": sorted(set(lock_keys))})
+        await lock.execute(LOCK, keys)
         # Binary results: psycopg reads dates, UUIDs and timestamps faster that way.
         store = conn.cursor(row_factory=dict_row, binary=True)
-        await store.execute(STORE, {"rows": _json(list(rows)), "now": now, **params})
+        await store.execute(store_sql, params)
         linked = conn.cursor(row_factory=dict_row, binary=True)
         await linked.execute(LINKED, {"series": params["series"]})
     return await store.fetchall(), await linked.fetchall()

@@ -70,9 +70,10 @@ class PlanRefresher:
         pid, now = conn.info.backend_pid, self.clock()
         due, interval = self._due.get(pid, (now + self.FIRST, self.FIRST))
         if now >= due:
-            # psycopg sees the command and forgets its own list of prepared statements.
-            await conn.execute("DEALLOCATE ALL")
-            await conn.commit()
+            # psycopg's own way: on a rollback it forgets its prepared statements and has the
+            # server drop them (a DEALLOCATE ALL sent behind its back left its list stale).
+            async with conn.transaction(force_rollback=True):
+                pass
             interval = min(interval * 2, self.LONGEST)
             due = now + interval
         if len(self._due) > 10_000:  # ids of connections long closed

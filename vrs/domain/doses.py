@@ -190,7 +190,9 @@ _VIEW_NAMES = tuple(name for name in DoseRecordView.__dataclass_fields__ if name
 
 
 def _view(row: Mapping[str, Any], flags: Sequence[OpenFlag] = ()) -> DoseRecordView:
-    return DoseRecordView(*[row[name] for name in _VIEW_NAMES], flags=tuple(flags))
+    values: list[Any] = [row[name] for name in _VIEW_NAMES]
+    values.append(tuple(flags))
+    return DoseRecordView(*values)
 
 
 class Outcome(StrEnum):
