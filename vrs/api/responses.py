@@ -10,7 +10,10 @@ from starlette.responses import Response
 
 
 class FastJSONResponse(Response):
+    """``content`` may hold UUIDs, dates and times: orjson writes them (UTC times end in Z,
+    as :meth:`vrs.domain.doses.DoseRecordView.as_wire` expects)."""
+
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
+        return orjson.dumps(content, option=orjson.OPT_UTC_Z)

@@ -24,6 +24,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
+import orjson
 from sqlalchemy import Table, bindparam, insert, literal, or_, select, union_all
 from sqlmodel import Session
 
@@ -134,6 +135,10 @@ def parse_submission(raw: object) -> DoseSubmission:
 # Output
 
 
+#: How orjson writes a record's :meth:`DoseRecordView.as_wire` fields: times in UTC end in Z.
+WIRE_OPTIONS = orjson.OPT_UTC_Z
+
+
 @dataclass(frozen=True)
 class DoseRecordView:
     """A stored dose record with the flags open on it."""
@@ -161,29 +166,37 @@ class DoseRecordView:
         """What a retry must repeat to count as the same dose."""
         return (self.vaccinated_on, self.product_code, self.lot_number, self.site_code)
 
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready fields, named as the API names them."""
+    def as_wire(self) -> dict[str, Any]:
+        """The fields as the API names them, the UUIDs, dates and times left as they are for
+        orjson to write (with ``OPT_UTC_Z``: :data:`WIRE_OPTIONS`), which it does several
+        times faster than ``str`` and ``isoformat``; the JSON is :meth:`as_dict`'s."""
         return {
-            "id": str(self.id),
+            "id": self.id,
             "municipality_code": self.municipality_code,
             "coupon_number": self.coupon_number,
             "dose_number": self.dose_number,
             "resident_local_id": self.resident_local_id,
-            "vaccinated_on": self.vaccinated_on.isoformat(),
+            "vaccinated_on": self.vaccinated_on,
             "product": self.product_code,
             "lot": self.lot_number,
             "site_code": self.site_code,
             "source": self.source,
-            "client_record_id": str(self.client_record_id) if self.client_record_id else None,
+            "client_record_id": self.client_record_id,
             "status": self.status,
             "locked": self.locked,
             "version": self.version,
-            "registered_at": self.registered_at.isoformat().replace("+00:00", "Z"),
+            "registered_at": self.registered_at,
             "flags": [
                 {"rule_code": f.rule_code, "severity": f.severity, "message": f.message}
                 for f in self.flags
             ],
         }
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (strings for UUIDs, dates and times), named as the API names
+        them."""
+        loaded: dict[str, Any] = orjson.loads(orjson.dumps(self.as_wire(), option=WIRE_OPTIONS))
+        return loaded
 
 
 _VIEW_NAMES = tuple(name for name in DoseRecordView.__dataclass_fields__ if name != "flags")

@@ -97,7 +97,7 @@ async def post_dose_record(
     result = await ingestor.one(principal, record.model_dump(), now)
     # The domain view is already the public shape; validating it again as a model would
     # cost a tablet's post more than its own checks (docs/benchmarks.md).
-    return FastJSONResponse(result.record.as_dict(), status_code=_STATUS_OF[result.outcome])
+    return FastJSONResponse(result.record.as_wire(), status_code=_STATUS_OF[result.outcome])
 
 
 @router.post("/dose-records/batch", response_model=DoseBatchResult)
@@ -117,7 +117,7 @@ def _batch_item(item: doses.BatchItem) -> dict[str, Any]:
         return {
             "index": item.index,
             "status": _STATUS_OF[item.result.outcome],
-            "record": item.result.record.as_dict(),
+            "record": item.result.record.as_wire(),
         }
     assert item.error is not None
     error = problem_document(item.error)
