@@ -178,12 +178,11 @@ STORE = (
         SELECT d.municipality_code, d.id, d.client_record_id FROM dose_record d
         WHERE d.municipality_code = k.m AND d.client_record_id = k.cid OFFSET 0) AS d
 ), ins AS ({_INSERT}
-    WHERE NOT EXISTS (
-        SELECT 1 FROM series_rows s
-        WHERE s.municipality_code = t.m AND s.coupon_number = t.c AND s.dose_number = t.n)
-      AND NOT EXISTS (
-        SELECT 1 FROM client_rows s
-        WHERE s.municipality_code = t.m AND s.client_record_id = t.cid)
+    -- NOT IN over columns that are never null: a hashed subplan, whatever the estimates (a
+    -- NOT EXISTS was planned as a scan of the CTE for every row).
+    WHERE (t.m, t.c, t.n) NOT IN (
+        SELECT s.municipality_code, s.coupon_number, s.dose_number FROM series_rows s)
+      AND (t.m, t.cid) NOT IN (SELECT s.municipality_code, s.client_record_id FROM client_rows s)
     RETURNING {_COLUMNS}, registered_by"""
     + _EVENTS_AND_ANSWER.format(
         prior="SELECT municipality_code, id FROM series_rows\n"
