@@ -65,10 +65,14 @@ class StagingTable:
             self._insert_chunks(conn, rows)
 
     def index(self, conn: Connection, *columns: str) -> None:
-        """Index ``columns`` (after loading: cheaper than maintaining them during it)."""
+        """Index ``columns`` (after loading: cheaper than maintaining them during it), and
+        :meth:`analyze`."""
         for column in columns:
             conn.exec_driver_sql(f"CREATE INDEX {self.name}_{column}_ix ON {self.name} ({column})")
-        # Autovacuum never analyses temporary tables; the planner needs row counts.
+        self.analyze(conn)
+
+    def analyze(self, conn: Connection) -> None:
+        """Gather the planner's statistics (autovacuum never analyses temporary tables)."""
         conn.exec_driver_sql(f"ANALYZE {self.name}")
 
     def _copy(self, conn: Connection, rows: Iterable[Sequence[Any]]) -> None:

@@ -31,7 +31,7 @@ import secrets
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from sqlalchemy import Connection
 from sqlmodel import Session
@@ -245,27 +245,33 @@ def import_doses(
     stage.load(
         conn, (row for line, fields in records if (row := check(line, fields, report)) is not None)
     )
-    stage.index(conn, "line", "dose_key", "site_code")
+    # The checks below join or group the whole table: hash joins need no index on it.
+    stage.analyze(conn)
+    sql.lock_references(conn, municipality_code)
     _report_clashes(conn, municipality_code, report)
     report.raise_if_any()
     unchanged = sql.drop_stored(conn, municipality_code)
-    expected = records.rows - unchanged
-    created = sql.insert_records(conn, municipality_code, actor.credential_id, now)
-    if created != expected:
-        raise Conflict(
-            "IMPORT_RACE",
-            "doses of this file were recorded by a tablet while it was imported; "
-            "nothing was written, send the file again",
-        )
-    pending = sql.count_pending(conn, municipality_code)
-    # The import's own lock serialises imports; a file may hold more coupons than
-    # PostgreSQL's lock table has room for, so the series locks are not taken one by one.
+    created = records.rows - unchanged
     flagged = 0
     if created:
         if unchanged:  # the planner should see the staging table as it is now
-            conn.exec_driver_sql(f"ANALYZE {stage.name}")
-        sql.refresh_statistics(conn)
-        flagged = _reevaluate(session, conn, municipality_code, now)
+            stage.analyze(conn)
+        recheck = _series_to_recheck(session, conn, municipality_code)
+        try:
+            sql.insert_records(conn, municipality_code, actor.credential_id, now)
+        except sql.StoredMeanwhile:
+            session.rollback()
+            raise Conflict(
+                "IMPORT_RACE",
+                "doses of this file were recorded by a tablet while it was imported; "
+                "nothing was written, send the file again",
+            ) from None
+        # The import's own lock serialises imports; a file may hold more coupons than
+        # PostgreSQL's lock table has room for, so the series locks are not taken one by one.
+        if recheck is not None:
+            sql.refresh_statistics(conn)
+            flagged = reevaluate_selected(session, municipality_code, recheck, now)
+    pending = sql.count_pending(conn, municipality_code) if created else 0
     stage.drop(conn)
     result = DoseImportResult(
         rows=records.rows,
@@ -292,8 +298,9 @@ def import_doses(
     return result
 
 
-def _reevaluate(session: Session, conn: Connection, municipality_code: str, now: datetime) -> int:
-    """Run the flag rules on the series the file touched; how many records are flagged.
+def _series_to_recheck(session: Session, conn: Connection, municipality_code: str) -> Any:
+    """Before the insert: a subquery of the coupons whose series the flag rules must run on
+    once the file's doses are in, or ``None`` when there are none.
 
     On PostgreSQL only the series that could change are read back into the Python rules
     (:func:`vrs.db.dose_import.create_recheck`): a new coupon whose doses are all in the file
@@ -301,14 +308,14 @@ def _reevaluate(session: Session, conn: Connection, municipality_code: str, now:
     the rules on every touched series.
     """
     if conn.dialect.name != "postgresql":
-        return reevaluate_selected(session, municipality_code, sql.staged_coupon_select(), now)
+        return sql.staged_coupon_select()
     ref = reference_data(session)
     rules = json.dumps([asdict(r) for r in ref.interval_rules], default=date.isoformat)
     ranges = json.dumps([asdict(a) for a in ref.age_ranges], default=date.isoformat)
     if not sql.create_recheck(conn, municipality_code, rules, ranges):
-        return 0
+        return None
     conn.exec_driver_sql(f"ANALYZE {sql.RECHECK}")
-    return reevaluate_selected(session, municipality_code, sql.recheck_select(), now)
+    return sql.recheck_select()
 
 
 _CLASH_MESSAGES = {
@@ -336,6 +343,14 @@ def _report_clashes(conn: Connection, municipality_code: str, report: ErrorRepor
             for line, site in sites.rows
         ),
         sites.total,
+    )
+    products = sql.unknown_products(conn, limit=report.limit)
+    report.add_sorted(
+        (
+            RowError(line, "product", "UNKNOWN_PRODUCT", f"{product} is not a known vaccine")
+            for line, product in products.rows
+        ),
+        products.total,
     )
     clashes = sql.stored_clashes(conn, municipality_code, limit=report.limit)
     errors = []
