@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import random
+import uuid
 from datetime import date, timedelta
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import Connection, Uuid, bindparam, func, select, text
 
 from tests.conftest import NOW, Clock, World
 from tests.vrs.dose_support import (
@@ -21,7 +22,10 @@ from tests.vrs.dose_support import (
     coupon_number,
     line,
 )
+from vrs.db import dose_import as dose_import_sql
+from vrs.db import stats as summary
 from vrs.db.models import AuditLog, DoseRecord, DoseRecordEvent
+from vrs.db.types import UTCDateTime
 from vrs.domain.reference import COMIRNATY, SPIKEVAX
 from vrs.domain.rules import DOSE, FLAG, add_months, reevaluate_series
 
@@ -273,3 +277,134 @@ def test_the_import_opens_the_flags_the_full_rules_give(client: TestClient, worl
         reevaluate_series(s, M, [coupon_number(n) for n in range(1, 401)], NOW)
         s.commit()
     assert _open_flags(world) == imported
+
+
+@pytest.fixture(params=["bypassed", "fired"])
+def triggers(request: pytest.FixtureRequest, backend: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """PostgreSQL imports with the row triggers off when its role may (the tests' role may);
+    ``fired`` runs the portable path there too, the one SQLite always takes."""
+    if request.param == "bypassed" and backend != "postgresql":
+        pytest.skip("only PostgreSQL imports with the triggers off")
+    if request.param == "fired":
+        monkeypatch.setattr(dose_import_sql, "_may_bypass_triggers", lambda conn: False)
+    return str(request.param)
+
+
+def _summary(world: World) -> list[tuple[object, ...]]:
+    with world.engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT municipality_code, vaccinated_on, product_code, dose_number, age_band, "
+                "sum(doses) FROM dose_stats GROUP BY municipality_code, vaccinated_on, "
+                "product_code, dose_number, age_band HAVING sum(doses) <> 0"
+            )
+        ).all()
+    return sorted(tuple(r) for r in rows)
+
+
+def test_either_way_each_record_has_its_history_and_the_summary_counts_it(
+    client: TestClient, world: World, triggers: str
+) -> None:
+    """With the triggers off or on: one ``created`` event per record as the history shows it,
+    the summary equal to a count over ``dose_record`` (``vrs stats rebuild``), the flags
+    those of the full rules (the cross-check against the portable path)."""
+    rng = random.Random(11)
+    first = _varied_file(rng, range(1, 151), world)
+    assert send(client, world, first).status_code == 200
+    later = HEADER + row(1, 6, "2023-05-20") + row(151, 1, "2023-05-02", doctor="佐藤 一郎")
+    answer = send(client, world, first + later.removeprefix(HEADER))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["created"] == 2
+
+    with world.session() as s:
+        records = {r.id: r for r in s.execute(select(DoseRecord)).scalars()}
+        events = s.execute(select(DoseRecordEvent)).scalars().all()
+    created = [e for e in events if e.kind == "created"]
+    assert sorted(e.dose_record_id for e in created) == sorted(records)
+    newest = next(r for r in records.values() if r.coupon_number == coupon_number(151))
+    history = client.get(
+        f"/v1/municipalities/{M}/dose-records/{newest.id}/history",
+        headers=world.headers("municipality"),
+    ).json()
+    assert [(e["kind"], e["reason"]) for e in history["events"]] == [("created", "bulk import")]
+    assert history["events"][0]["after"] == {
+        "vaccinated_on": "2023-05-02", "product": COMIRNATY, "lot": GOOD_LOT,
+        "site_code": SITE, "source": "csv", "doctor_name": "佐藤 一郎",
+        "import_line": first.count("\n") + 2,
+    }  # fmt: skip
+
+    counted = _summary(world)
+    with world.engine.begin() as conn:
+        summary.rebuild(conn)
+    assert counted == _summary(world)
+    assert sum(int(str(r[-1])) for r in counted) == len(records)
+
+    flags = _open_flags(world)
+    with world.session() as s:
+        reevaluate_series(s, M, [coupon_number(n) for n in range(1, 152)], NOW)
+        s.commit()
+    assert _open_flags(world) == flags
+
+
+def test_a_dose_stored_during_the_import_fails_it_whole_as_a_race(
+    client: TestClient, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tablet's post of one of the file's doses lands after the checks: ``409
+    IMPORT_RACE``, nothing of the file written, and sending it again reports the clash."""
+    drop_stored = dose_import_sql.drop_stored
+
+    def a_tablet_posts_meanwhile(conn: Connection, municipality_code: str) -> int:
+        unchanged = drop_stored(conn, municipality_code)
+        conn.execute(
+            text(
+                "INSERT INTO dose_record (municipality_code, id, coupon_number, dose_number, "
+                "vaccinated_on, product_code, lot_number, site_code, source, status, locked, "
+                "version, registered_at, updated_at) VALUES (:m, :id, :c, 1, :d, :p, :lot, "
+                ":site, 'qr', 'pending', false, 1, :at, :at)"
+            ).bindparams(bindparam("id", type_=Uuid()), bindparam("at", type_=UTCDateTime())),
+            {"m": M, "id": uuid.uuid4(), "c": coupon_number(2), "d": date(2023, 4, 30),
+             "p": COMIRNATY, "lot": GOOD_LOT, "site": SITE, "at": NOW},
+        )  # fmt: skip
+        return unchanged
+
+    monkeypatch.setattr(dose_import_sql, "drop_stored", a_tablet_posts_meanwhile)
+    text_ = HEADER + row(1) + row(2) + row(3)
+
+    answer = send(client, world, text_)
+
+    assert (answer.status_code, answer.json()["code"]) == (409, "IMPORT_RACE")
+    assert stored(world) == 0
+    with world.session() as s:
+        assert s.execute(select(func.count()).select_from(DoseRecordEvent)).scalar_one() == 0
+    assert _summary(world) == []
+    monkeypatch.undo()
+    assert send(client, world, text_).json()["created"] == 3
+
+
+def test_the_import_knows_every_trigger_it_turns_off(backend: str, world: World) -> None:
+    """PostgreSQL's import writes with ``dose_record``'s row triggers off, doing their work
+    itself: the foreign keys (checked and locked set-based) and the statistics summary. A
+    trigger added to either table it writes must be handled there, then listed here."""
+    if backend != "postgresql":
+        pytest.skip("SQLite's import fires the triggers")
+    with world.engine.connect() as conn:
+        found = conn.execute(
+            text(
+                "SELECT c.relname, t.tgname LIKE 'RI_ConstraintTrigger%', t.tgname "
+                "FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                "WHERE c.relname IN ('dose_record', 'dose_record_event') "
+                "AND NOT (t.tgisinternal AND t.tgfoid IN ("
+                "'\"RI_FKey_noaction_del\"'::regproc, '\"RI_FKey_noaction_upd\"'::regproc))"
+            )
+        ).all()
+        references = conn.execute(
+            text(
+                "SELECT confrelid::regclass::text FROM pg_constraint "
+                "WHERE conrelid = 'dose_record'::regclass AND contype = 'f'"
+            )
+        ).scalars()
+        assert sorted(references) == ["municipality", "site", "vaccine_product"]
+    named = sorted(name for table, internal, name in found if not internal)
+    assert named == ["dose_stats_delete", "dose_stats_insert", "dose_stats_update"]
+    # Two internal triggers (insert, update) per foreign key of dose_record, none elsewhere.
+    assert sorted(table for table, internal, _ in found if internal) == ["dose_record"] * 6
