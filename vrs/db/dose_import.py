@@ -1,7 +1,7 @@
 """The set-based SQL of a bulk dose import, over its staging table (portable SQL).
 
-:mod:`vrs.domain.dose_import` checks each CSV row and stages it in :data:`DOSE_STAGE` with
-the ids its record and ``created`` event will get; these functions then find the clashes
+:mod:`vrs.domain.dose_import` checks each CSV row and stages it in :data:`DOSE_STAGE` (its
+record's and ``created`` event's ids are made of the line); these functions then find the clashes
 (sites, products, repeats, stored records), and write the new records and their events,
 each as one statement over the whole file.
 
@@ -31,8 +31,6 @@ DOSE_STAGE = StagingTable(
     "dose_import_stage",
     (
         ("line", "int"),
-        ("id", "text"),
-        ("event_id", "text"),
         ("dose_key", "text"),
         ("coupon_number", "text"),
         ("dose_number", "int"),
@@ -49,6 +47,14 @@ _S = DOSE_STAGE.name
 def _uuid(conn: Connection, column: str) -> str:
     """A staged 32-hex-digit id as the engine keeps a UUID (SQLite: that very text)."""
     return f"CAST({column} AS UUID)" if conn.dialect.name == "postgresql" else column
+
+
+def _line_id(conn: Connection, prefix: str) -> str:
+    """A staged line's id: the 24 hex digits of bind parameter ``prefix``, then the line as
+    8 (a file has fewer than 2**32 lines)."""
+    if conn.dialect.name == "postgresql":
+        return f"CAST(:{prefix} || lpad(to_hex(s.line), 8, '0') AS UUID)"
+    return f":{prefix} || printf('%08x', s.line)"
 
 
 @dataclass(frozen=True)
@@ -157,17 +163,23 @@ class StoredMeanwhile(Exception):
 
 
 def insert_records(
-    conn: Connection, municipality_code: str, actor: uuid.UUID | None, now: datetime
+    conn: Connection,
+    municipality_code: str,
+    actor: uuid.UUID | None,
+    now: datetime,
+    *,
+    ids: tuple[str, str],
 ) -> None:
     """Insert every staged dose (matched to the resident holding its coupon number, else
-    pending) with its ``created`` event, and count them in the statistics summary.
+    pending) with its ``created`` event, and count them in the statistics summary. ``ids``
+    are the 24-hex-digit prefixes of the records' and the events' ids (:func:`_line_id`).
 
     Raises :class:`StoredMeanwhile` if one of the doses is stored already (nothing is
     skipped: the caller rolls the whole import back). With the row triggers off
     (:func:`_may_bypass_triggers`) the foreign keys are not checked again here: the caller
     has locked and checked them set-based (:func:`lock_references` and the checks).
     """
-    params = {"m": municipality_code, "now": now, "actor": actor}
+    params = {"m": municipality_code, "now": now, "actor": actor, "rid": ids[0], "eid": ids[1]}
     typed = (bindparam("now", type_=UTCDateTime()), bindparam("actor", type_=Uuid()))
     records = text(
         f"""
@@ -176,7 +188,7 @@ def insert_records(
             vaccinated_on, product_code, lot_number, site_code, device_id, source,
             client_record_id, doctor_name, status, locked, version, registered_by,
             registered_at, updated_at)
-        SELECT CAST(:m AS VARCHAR), {_uuid(conn, "s.id")}, s.coupon_number, s.dose_number,
+        SELECT CAST(:m AS VARCHAR), {_line_id(conn, "rid")}, s.coupon_number, s.dose_number,
                r.local_id, s.vaccinated_on, s.product_code, s.lot_number, s.site_code,
                NULL, 'csv', NULL, s.doctor_name,
                CASE WHEN r.local_id IS NULL THEN 'pending' ELSE 'recorded' END,
@@ -191,7 +203,7 @@ def insert_records(
         INSERT INTO dose_record_event (
             municipality_code, id, dose_record_id, kind, actor_credential_id, at, reason,
             after)
-        SELECT CAST(:m AS VARCHAR), {_uuid(conn, "s.event_id")}, {_uuid(conn, "s.id")},
+        SELECT CAST(:m AS VARCHAR), {_line_id(conn, "eid")}, {_line_id(conn, "rid")},
                'created', {_uuid(conn, ":actor")}, :now, 'bulk import', {_event_after(conn)}
         FROM {_S} s
         """  # noqa: S608 - only constant names are formatted in

@@ -57,7 +57,7 @@ _DATE = re.compile(r"([0-9]{4})[-/]([0-9]{1,2})[-/]([0-9]{1,2})")
 _DIGITS = frozenset("0123456789")
 
 #: One staged row, in :data:`vrs.db.dose_import.DOSE_STAGE` column order.
-StagedDose = tuple[int, str, str, str, str, int, str, str, str, str, str | None]
+StagedDose = tuple[int, str, str, int, str, str, str, str, str | None]
 
 
 @dataclass(frozen=True)
@@ -73,20 +73,16 @@ class DoseImportResult:
     flagged: int
 
 
-class TimeOrderedIds:
-    """Record ids in the UUID version 7 layout (a millisecond time, then random bits and a
-    counter), rising within one import: the primary-key indexes of a bulk insert are then
-    appended to instead of written at random places, and making one costs a string format."""
-
-    def __init__(self, now: datetime) -> None:
-        millis = int(now.timestamp() * 1000) & ((1 << 48) - 1)
-        self._high = (millis << 16) | (0x7 << 12) | secrets.randbits(12)
-        self._low = (0b10 << 62) | (secrets.randbits(30) << 32)
-        self._count = 0
-
-    def __call__(self) -> str:
-        self._count += 1
-        return f"{self._high:016x}{self._low + self._count:016x}"
+def time_ordered_id_prefix(now: datetime) -> str:
+    """The first 24 of 32 hex digits of one import's record (or event) ids, in the UUID
+    version 7 layout (a millisecond time, the version, the variant and 42 random bits); the
+    SQL appends the file line as 8 hex digits. The ids rise with the lines, so the
+    primary-key indexes of the bulk insert are appended to instead of written at random
+    places, and no id is made or sent row by row."""
+    millis = int(now.timestamp() * 1000) & ((1 << 48) - 1)
+    high = (millis << 16) | (0x7 << 12) | secrets.randbits(12)
+    low = (0b10 << 30) | secrets.randbits(30)
+    return f"{high:016x}{low:08x}"
 
 
 class DoseRowCheck:
@@ -104,8 +100,6 @@ class DoseRowCheck:
         self._now = now
         self._today = today_in_japan(now)
         self._products = products
-        self._record_id = TimeOrderedIds(now)
-        self._event_id = TimeOrderedIds(now)
         #: Valid vaccination dates seen so far, text -> ISO form.
         self._dates: dict[str, str] = {}
 
@@ -130,7 +124,7 @@ class DoseRowCheck:
             and len(doctor) <= DOCTOR_NAME_MAX
         ):
             number = coupon[8:]
-            return (line, self._record_id(), self._event_id(), number + coupon[1], number,
+            return (line, number + coupon[1], number,
                     int(coupon[1]), iso, product, lot, site, doctor or None)  # fmt: skip
         return self._check_each_field(line, fields, report)
 
@@ -157,7 +151,7 @@ class DoseRowCheck:
             )
         if report.total != before:
             return None
-        return (line, self._record_id(), self._event_id(), number + str(dose_number), number,
+        return (line, number + str(dose_number), number,
                 dose_number, iso, product, lot, site, doctor or None)  # fmt: skip
 
     def _coupon(self, line: int, coupon: str, report: ErrorReport) -> tuple[str, int]:
@@ -258,7 +252,13 @@ def import_doses(
             stage.analyze(conn)
         recheck = _series_to_recheck(session, conn, municipality_code)
         try:
-            sql.insert_records(conn, municipality_code, actor.credential_id, now)
+            sql.insert_records(
+                conn,
+                municipality_code,
+                actor.credential_id,
+                now,
+                ids=(time_ordered_id_prefix(now), time_ordered_id_prefix(now)),
+            )
         except sql.StoredMeanwhile:
             session.rollback()
             raise Conflict(
