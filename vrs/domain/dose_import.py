@@ -235,6 +235,7 @@ def import_doses(
     )
     conn = session.connection()
     stage = sql.DOSE_STAGE
+    sql.sort_in_memory(conn)
     stage.create(conn)
     stage.load(
         conn, (row for line, fields in records if (row := check(line, fields, report)) is not None)
