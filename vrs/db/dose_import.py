@@ -295,11 +295,13 @@ def count_pending(conn: Connection, municipality_code: str) -> int:
 
 
 def refresh_statistics(conn: Connection) -> None:
-    """Let PostgreSQL's planner see the records just inserted before the series are read
-    back: planned on the statistics of the table before a large import, the read-back joins
-    can pick a nested loop over the whole table (minutes instead of seconds)."""
+    """Let PostgreSQL's planner see the records just inserted, and the flags earlier
+    imports opened, before the series are read back: planned on the statistics from before
+    a large import, the read-back joins can pick a nested loop over the whole table
+    (minutes instead of seconds; autovacuum analyses a table only some time after it
+    changed, and files imported back to back do not wait for it)."""
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("ANALYZE dose_record")
+        conn.exec_driver_sql("ANALYZE dose_record, quality_flag")
 
 
 RECHECK = "dose_import_recheck"

@@ -205,6 +205,25 @@ def rebuild(conn: Connection) -> int:
     return int(conn.execute(text("SELECT count(*) FROM dose_stats")).scalar_one())
 
 
+_KEY = "municipality_code, vaccinated_on, product_code, dose_number, age_band"
+
+
+def recount_sql(dialect: str) -> str:
+    """The counts the summary should hold, one row per key (``doses`` not 0), counted
+    directly over ``dose_record``: a check of the summary the triggers keep."""
+    return (
+        f"SELECT {_KEY}, sum(n) AS doses FROM ({_keyed(dialect, 'dose_record', '1')}) k "  # noqa: S608
+        f"GROUP BY {_KEY} HAVING sum(n) <> 0"
+    )
+
+
+#: The counts the summary holds, one row per key (``doses`` not 0).
+TOTALS_SQL = (
+    f"SELECT {_KEY}, sum(doses) AS doses FROM dose_stats "  # noqa: S608
+    f"GROUP BY {_KEY} HAVING sum(doses) <> 0"
+)
+
+
 def rebuild_sql(dialect: str) -> str:
     """The summary rows of every stored record (into an empty summary)."""
     return _append(dialect, _keyed(dialect, "dose_record", "1"))
