@@ -54,7 +54,6 @@ from vrs.settings import Settings
 DOSE_COLUMNS = ("coupon", "vaccinated_on", "product", "lot", "site_code", "doctor_name")
 DOCTOR_NAME_MAX = 100
 _DATE = re.compile(r"([0-9]{4})[-/]([0-9]{1,2})[-/]([0-9]{1,2})")
-_DIGITS = frozenset("0123456789")
 
 #: One staged row, in :data:`vrs.db.dose_import.DOSE_STAGE` column order.
 StagedDose = tuple[int, str, str, int, str, str, str, str, str | None]
@@ -112,7 +111,8 @@ class DoseRowCheck:
             and coupon[0] == "1"
             and coupon[1] != "0"
             and coupon[2:8] == self._m
-            and _DIGITS.issuperset(coupon)
+            and coupon.isascii()
+            and coupon.isdigit()
             and (not self._damm or is_valid_damm_coupon_number(coupon[8:]))
             and product in self._products
             and 0 < len(lot) <= MAX_LOT_LENGTH
@@ -120,7 +120,8 @@ class DoseRowCheck:
             and lot[0] != " "
             and lot[-1] != " "
             and len(site) == 10
-            and _DIGITS.issuperset(site)
+            and site.isascii()
+            and site.isdigit()
             and len(doctor) <= DOCTOR_NAME_MAX
         ):
             number = coupon[8:]
@@ -143,7 +144,7 @@ class DoseRowCheck:
             lot = check_lot(lot)
         except DomainError as exc:
             report.add(line, "lot", exc.code, exc.message)
-        if not (len(site) == 10 and _DIGITS.issuperset(site)):
+        if not (len(site) == 10 and site.isascii() and site.isdigit()):
             report.add(line, "site_code", "UNKNOWN_SITE", "a site code is 10 digits")
         if len(doctor) > DOCTOR_NAME_MAX:
             report.add(
