@@ -234,7 +234,7 @@ def insert_records(
 #: The staged doses as the rows :func:`insert_records` stores, for the summary.
 _STAGED_ROWS = f"""(
     SELECT CAST(:m AS VARCHAR) AS municipality_code, s.vaccinated_on, s.product_code,
-           s.dose_number, r.local_id AS resident_local_id, 'recorded' AS status
+           s.dose_number, r.birth_date, 'recorded' AS status
     FROM {_S} s
     LEFT JOIN resident r ON r.municipality_code = :m AND r.coupon_number = s.coupon_number
 )"""  # noqa: S608 - only constant names are formatted in

@@ -50,9 +50,16 @@ def _new_id(dialect: str) -> str:
     return "gen_random_uuid()" if dialect == "postgresql" else "lower(hex(randomblob(16)))"
 
 
-def _keyed(dialect: str, rows: str, sign: str) -> str:
-    """Rows of ``rows`` (a transition table) as summary keys with ``sign``."""
-    age = _age_years(dialect, "x.vaccinated_on", "r.birth_date")
+def _keyed(dialect: str, rows: str, sign: str, *, born: bool = False) -> str:
+    """Rows of ``rows`` (a transition table) as summary keys with ``sign``; ``born``: the
+    rows carry the holder's ``birth_date`` already (else it is joined from ``resident``)."""
+    age = _age_years(dialect, "x.vaccinated_on", "x.birth_date" if born else "r.birth_date")
+    holder = (
+        ""
+        if born
+        else "LEFT JOIN resident r ON r.municipality_code = x.municipality_code "
+        "AND r.local_id = x.resident_local_id "
+    )
     # PostgreSQL would pull the inner query up and compute the age once per band tested
     # (ten times a row: most of the trigger's time); OFFSET 0 keeps it computed once.
     fence = " OFFSET 0" if dialect == "postgresql" else ""
@@ -61,8 +68,7 @@ def _keyed(dialect: str, rows: str, sign: str) -> str:
         f"{age_band_sql('age')} AS age_band, n FROM ("
         "SELECT x.municipality_code, x.vaccinated_on, x.product_code, x.dose_number, "
         f"{age} AS age, {sign} AS n FROM {rows} x "
-        "LEFT JOIN resident r ON r.municipality_code = x.municipality_code "
-        f"AND r.local_id = x.resident_local_id WHERE x.status <> 'voided'{fence}) a"
+        f"{holder}WHERE x.status <> 'voided'{fence}) a"
     )
 
 
@@ -83,9 +89,9 @@ def added_rows_sql(dialect: str, rows: str) -> str:
     """The summary rows that inserting ``rows`` adds: what the insert trigger appends for
     one statement, for a writer that inserts with the triggers off (the bulk import).
     ``rows`` is a table or parenthesised subquery with ``dose_record``'s
-    ``municipality_code``, ``vaccinated_on``, ``product_code``, ``dose_number``,
-    ``resident_local_id`` and ``status`` columns."""
-    return _append(dialect, _keyed(dialect, rows, "1"))
+    ``municipality_code``, ``vaccinated_on``, ``product_code``, ``dose_number`` and
+    ``status`` columns, and the holder's ``birth_date`` (null: pending or not known)."""
+    return _append(dialect, _keyed(dialect, rows, "1", born=True))
 
 
 def function_ddl() -> list[str]:
