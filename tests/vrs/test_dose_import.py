@@ -399,3 +399,21 @@ def test_the_import_knows_every_trigger_it_turns_off(backend: str, world: World)
     assert named == ["dose_stats_delete", "dose_stats_insert", "dose_stats_update"]
     # Two internal triggers (insert, update) per foreign key of dose_record, none elsewhere.
     assert sorted(table for table, internal, _ in found if internal) == ["dose_record"] * 6
+
+
+def test_only_a_role_allowed_to_set_the_replication_role_turns_the_triggers_off(
+    backend: str, world: World
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("SQLite's import fires the triggers")
+    may_bypass = dose_import_sql._may_bypass_triggers
+    with world.engine.connect() as conn:
+        assert may_bypass(conn)  # the tests connect as a superuser
+        conn.exec_driver_sql("CREATE ROLE vrs_import_clerk NOLOGIN")
+        conn.exec_driver_sql("SET LOCAL ROLE vrs_import_clerk")
+        assert not may_bypass(conn)
+        conn.exec_driver_sql("RESET ROLE")
+        conn.exec_driver_sql("GRANT SET ON PARAMETER session_replication_role TO vrs_import_clerk")
+        conn.exec_driver_sql("SET LOCAL ROLE vrs_import_clerk")
+        assert may_bypass(conn)
+        conn.rollback()  # the role and the grant go with the transaction

@@ -83,21 +83,24 @@ def _found(conn: Connection, sql: str, params: dict[str, Any], limit: int) -> Fo
 _REFERENCES = (("site_code", "site", "code"), ("product_code", "vaccine_product", "code"))
 
 
-def lock_references(conn: Connection, municipality_code: str) -> None:
+def lock_references(conn: Connection, municipality_code: str) -> bool:
     """PostgreSQL: lock the municipality, sites and products the staged doses name as a
     foreign-key check would (``FOR KEY SHARE``), once per row referenced instead of once
     per record, so that none of them can go before the import commits; then the checks
-    that follow see what the insert will. SQLite: nothing to do (a write runs alone)."""
+    that follow see what the insert will. False if the municipality is gone. SQLite:
+    nothing to do (a write runs alone)."""
     if conn.dialect.name != "postgresql":
-        return
-    conn.execute(
-        text("SELECT 1 FROM municipality WHERE code = :m FOR KEY SHARE"), {"m": municipality_code}
-    )
+        return True
+    locked = conn.execute(
+        text("SELECT count(*) FROM (SELECT 1 FROM municipality WHERE code = :m FOR KEY SHARE) m"),
+        {"m": municipality_code},
+    ).scalar_one()
     for name, referenced, key in _REFERENCES:
         conn.exec_driver_sql(
             f"SELECT count(*) FROM (SELECT 1 FROM {referenced} WHERE {key} IN "  # noqa: S608
             f"(SELECT {name} FROM {_S}) FOR KEY SHARE) locked"
         )
+    return bool(locked)
 
 
 def _unregistered(conn: Connection, name: str, referenced: str, key: str, limit: int) -> Found:

@@ -44,7 +44,7 @@ from vrs.domain.auth import Principal
 from vrs.domain.corrections import _municipality, require_owner
 from vrs.domain.coupons import check_coupon_number, parse_coupon_line
 from vrs.domain.csvimport import CsvRecords, ErrorReport, RowError
-from vrs.domain.errors import Conflict, DomainError
+from vrs.domain.errors import Conflict, DomainError, NotFound
 from vrs.domain.refcache import reference_data
 from vrs.domain.reference import PROGRAMME_START
 from vrs.domain.residents import is_valid_damm_coupon_number
@@ -243,7 +243,8 @@ def import_doses(
     )
     # The checks below join or group the whole table: hash joins need no index on it.
     stage.analyze(conn)
-    sql.lock_references(conn, municipality_code)
+    if not sql.lock_references(conn, municipality_code):
+        raise NotFound("UNKNOWN_MUNICIPALITY", f"no municipality {municipality_code}")
     _report_clashes(conn, municipality_code, report)
     report.raise_if_any()
     unchanged = sql.drop_stored(conn, municipality_code)
