@@ -9,7 +9,7 @@ from datetime import date, timedelta
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, Uuid, bindparam, func, select, text
+from sqlalchemy import Connection, String, Uuid, bindparam, cast, func, select, text
 
 from tests.conftest import NOW, Clock, World
 from tests.vrs.dose_support import (
@@ -24,10 +24,11 @@ from tests.vrs.dose_support import (
 )
 from vrs.db import dose_import as dose_import_sql
 from vrs.db import stats as summary
+from vrs.db.bulk import insert_rows
 from vrs.db.models import AuditLog, DoseRecord, DoseRecordEvent
 from vrs.db.types import UTCDateTime
 from vrs.domain.reference import COMIRNATY, SPIKEVAX
-from vrs.domain.rules import DOSE, FLAG, add_months, reevaluate_series
+from vrs.domain.rules import DOSE, EVENT, FLAG, add_months, reevaluate_series
 
 M = "131016"
 HEADER = "coupon,vaccinated_on,product,lot,site_code,doctor_name\n"
@@ -489,3 +490,36 @@ def test_with_the_triggers_off_the_import_stores_what_the_portable_path_stores(
     bypassed, fired = _outcome(world, M), _outcome(world, other)
     assert len(bypassed["records"]) > 300 and bypassed["flags"] and bypassed["summary"]
     assert bypassed == fired
+
+
+def test_many_rows_are_copied_as_the_insert_would_store_them(world: World) -> None:
+    """``insert_rows`` copies many rows on PostgreSQL (a bulk import's flags and their
+    events): what it stores must be what the ``INSERT`` stores, JSON ``null`` included."""
+    documents = [{"rule_code": "LOT_UNKNOWN", "n": n, "名": "値 \\ \t"} for n in range(3)]
+
+    def rows() -> list[dict[str, object]]:
+        return [
+            {"municipality_code": M, "id": uuid.uuid4(), "dose_record_id": uuid.uuid4(),
+             "kind": "flagged", "actor_credential_id": None, "at": NOW, "reason": "why",
+             "before": None, "after": document}
+            for document in documents
+        ]  # fmt: skip
+
+    copied, inserted = rows(), rows()
+    with world.engine.begin() as conn:
+        insert_rows(conn, EVENT, copied, copy_from=1)
+        insert_rows(conn, EVENT, inserted, copy_from=len(inserted) + 1)
+    with world.engine.connect() as conn:
+        stored = {
+            r[0]: tuple(r[1:])
+            for r in conn.execute(
+                select(
+                    EVENT.c.id, EVENT.c.at, EVENT.c.reason, EVENT.c.actor_credential_id,
+                    EVENT.c.before.is_(None), cast(EVENT.c.before, String),
+                    cast(EVENT.c.after, String),
+                )
+            )
+        }  # fmt: skip
+    assert len(stored) == 6
+    assert [stored[r["id"]] for r in copied] == [stored[r["id"]] for r in inserted]
+    assert stored[copied[0]["id"]][3:5] == (False, "null")
