@@ -342,7 +342,8 @@ def test_a_dose_stored_during_the_import_fails_it_whole_as_a_race(
     client: TestClient, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A tablet's post of one of the file's doses lands after the checks: ``409
-    IMPORT_RACE``, nothing of the file written, and sending it again reports the clash."""
+    IMPORT_RACE``, nothing of the file written (nor the summary), and the file goes in when
+    sent again (here the racing post was in the import's transaction, so it went too)."""
     drop_stored = dose_import_sql.drop_stored
 
     def a_tablet_posts_meanwhile(conn: Connection, municipality_code: str) -> int:
@@ -405,6 +406,7 @@ def test_the_import_knows_every_trigger_it_turns_off(backend: str, world: World)
 def test_only_a_role_allowed_to_set_the_replication_role_turns_the_triggers_off(
     backend: str, world: World
 ) -> None:
+    """Without the right to set ``session_replication_role`` the import fires the triggers."""
     if backend != "postgresql":
         pytest.skip("SQLite's import fires the triggers")
     may_bypass = dose_import_sql._may_bypass_triggers
