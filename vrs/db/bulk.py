@@ -9,6 +9,9 @@ is engine-specific:
 - SQLite: a ``temp`` table filled with ``executemany`` in chunks.
 
 The SQL that reads the staging table afterwards is portable.
+
+:func:`insert_rows` writes many rows into a real table the same way: ``COPY`` on
+PostgreSQL, ``executemany`` elsewhere and for a few rows.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any, Literal
 
-from sqlalchemy import Connection, text
+from psycopg.types.json import Json
+from sqlalchemy import JSON, Connection, Table, insert, text
 
 ColumnKind = Literal["int", "text", "date", "bool"]
 
@@ -65,10 +69,14 @@ class StagingTable:
             self._insert_chunks(conn, rows)
 
     def index(self, conn: Connection, *columns: str) -> None:
-        """Index ``columns`` (after loading: cheaper than maintaining them during it)."""
+        """Index ``columns`` (after loading: cheaper than maintaining them during it), and
+        :meth:`analyze`."""
         for column in columns:
             conn.exec_driver_sql(f"CREATE INDEX {self.name}_{column}_ix ON {self.name} ({column})")
-        # Autovacuum never analyses temporary tables; the planner needs row counts.
+        self.analyze(conn)
+
+    def analyze(self, conn: Connection) -> None:
+        """Gather the planner's statistics (autovacuum never analyses temporary tables)."""
         conn.exec_driver_sql(f"ANALYZE {self.name}")
 
     def _copy(self, conn: Connection, rows: Iterable[Sequence[Any]]) -> None:
@@ -136,3 +144,45 @@ def duplicate_lines(
     found = conn.execute(sql, {"limit": max(limit, 1)}).all()
     total = int(found[0].total) if found else 0
     return Duplicates(lines=[(int(r.line), int(r.first_line)) for r in found][:limit], total=total)
+
+
+#: From how many rows :func:`insert_rows` copies instead of inserting row by row.
+COPY_FROM = 100
+
+
+def insert_rows(
+    conn: Connection, table: Table, rows: Sequence[dict[str, Any]], *, copy_from: int = COPY_FROM
+) -> None:
+    """Insert ``rows`` (dicts with the same keys, as for ``executemany``) into ``table``.
+
+    PostgreSQL, ``copy_from`` rows or more, and no column left out that has a default:
+    ``COPY`` through psycopg's driver connection, storing what the ``INSERT`` would (JSON
+    documents as SQLAlchemy's ``JSON`` type writes them, ``None`` as JSON ``null`` unless the
+    type says ``none_as_null``); otherwise one ``executemany``.
+    """
+    if not rows:
+        return
+    names = list(rows[0])
+    left_out = [c for c in table.columns if c.name not in rows[0]]
+    if (
+        conn.dialect.name != "postgresql"
+        or len(rows) < copy_from
+        or any(c.default is not None or c.server_default is not None for c in left_out)
+    ):
+        conn.execute(insert(table), list(rows))
+        return
+    columns = [table.columns[n] for n in names]
+    documents = [isinstance(c.type, JSON) for c in columns]
+    null_documents = [isinstance(c.type, JSON) and not c.type.none_as_null for c in columns]
+    driver: Any = conn.connection.driver_connection
+    listed = ", ".join(names)
+    with driver.cursor() as cursor, cursor.copy(f"COPY {table.name} ({listed}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(
+                [
+                    Json(value) if document and (value is not None or null) else value
+                    for value, document, null in zip(
+                        (row[n] for n in names), documents, null_documents, strict=True
+                    )
+                ]
+            )

@@ -1,9 +1,16 @@
 """The set-based SQL of a bulk dose import, over its staging table (portable SQL).
 
-:mod:`vrs.domain.dose_import` checks each CSV row and stages it in :data:`DOSE_STAGE` with
-the ids its record and ``created`` event will get; these functions then find the clashes
-(sites, repeats, stored records), and write the new records and their events, each as one
-statement over the whole file.
+:mod:`vrs.domain.dose_import` checks each CSV row and stages it in :data:`DOSE_STAGE` (its
+record's and ``created`` event's ids are made of the line); these functions then find the clashes
+(sites, products, repeats, stored records), and write the new records and their events,
+each as one statement over the whole file.
+
+On PostgreSQL, when the connection's role may set ``session_replication_role``, the two
+inserts run with the row triggers of ``dose_record`` off (:func:`insert_records`): the
+foreign keys were checked and their rows locked set-based beforehand
+(:func:`lock_references`, :func:`unknown_sites`, :func:`unknown_products`) instead of once
+per record and key, and the statistics summary gets the file's rows in one statement, as
+its trigger would have appended them.
 """
 
 from __future__ import annotations
@@ -14,7 +21,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Uuid, bindparam, column, select, table, text
+from sqlalchemy.exc import IntegrityError
 
+from vrs.db import stats
 from vrs.db.bulk import StagingTable
 from vrs.db.types import UTCDateTime
 
@@ -22,8 +31,6 @@ DOSE_STAGE = StagingTable(
     "dose_import_stage",
     (
         ("line", "int"),
-        ("id", "text"),
-        ("event_id", "text"),
         ("dose_key", "text"),
         ("coupon_number", "text"),
         ("dose_number", "int"),
@@ -42,6 +49,21 @@ def _uuid(conn: Connection, column: str) -> str:
     return f"CAST({column} AS UUID)" if conn.dialect.name == "postgresql" else column
 
 
+def _line_id(conn: Connection, prefix: str) -> str:
+    """A staged line's id: the 24 hex digits of bind parameter ``prefix``, then the line as
+    8 (a file has fewer than 2**32 lines)."""
+    if conn.dialect.name == "postgresql":
+        return f"CAST(:{prefix} || lpad(to_hex(s.line), 8, '0') AS UUID)"
+    return f":{prefix} || printf('%08x', s.line)"
+
+
+def sort_in_memory(conn: Connection) -> None:
+    """PostgreSQL: let this transaction's sorts and hashes over the whole file use 64 MB
+    each (the server's default of 4 MB spills the series sort of 200,000 rows to disk)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
+
+
 @dataclass(frozen=True)
 class Found:
     """The first few ``(line, ...)`` rows of a check, and how many there are in all."""
@@ -56,19 +78,54 @@ def _found(conn: Connection, sql: str, params: dict[str, Any], limit: int) -> Fo
     return Found([tuple(r)[:-1] for r in rows][:limit], total)
 
 
-def unknown_sites(conn: Connection, *, limit: int) -> Found:
-    """Staged lines whose site is not a registered site: ``(line, site_code)``."""
+#: What each staged reference column must name: ``(column, table, key)``, as the foreign
+#: keys of ``dose_record`` say (the municipality is checked before the file is read).
+_REFERENCES = (("site_code", "site", "code"), ("product_code", "vaccine_product", "code"))
+
+
+def lock_references(conn: Connection, municipality_code: str) -> bool:
+    """PostgreSQL: lock the municipality, sites and products the staged doses name as a
+    foreign-key check would (``FOR KEY SHARE``), once per row referenced instead of once
+    per record, so that none of them can go before the import commits; then the checks
+    that follow see what the insert will. False if the municipality is gone. SQLite:
+    nothing to do (a write runs alone)."""
+    if conn.dialect.name != "postgresql":
+        return True
+    locked = conn.execute(
+        text("SELECT count(*) FROM (SELECT 1 FROM municipality WHERE code = :m FOR KEY SHARE) m"),
+        {"m": municipality_code},
+    ).scalar_one()
+    for name, referenced, key in _REFERENCES:
+        conn.exec_driver_sql(
+            f"SELECT count(*) FROM (SELECT 1 FROM {referenced} WHERE {key} IN "  # noqa: S608
+            f"(SELECT {name} FROM {_S}) FOR KEY SHARE) locked"
+        )
+    return bool(locked)
+
+
+def _unregistered(conn: Connection, name: str, referenced: str, key: str, limit: int) -> Found:
     return _found(
         conn,
         f"""
-        SELECT s.line, s.site_code, count(*) OVER ()
+        SELECT s.line, s.{name}, count(*) OVER ()
         FROM {_S} s
-        WHERE NOT EXISTS (SELECT 1 FROM site WHERE site.code = s.site_code)
+        WHERE NOT EXISTS (SELECT 1 FROM {referenced} t WHERE t.{key} = s.{name})
         ORDER BY s.line LIMIT :limit
         """,  # noqa: S608 - only constant names are formatted in
         {},
         limit,
     )
+
+
+def unknown_sites(conn: Connection, *, limit: int) -> Found:
+    """Staged lines whose site is not a registered site: ``(line, site_code)``."""
+    return _unregistered(conn, *_REFERENCES[0], limit)
+
+
+def unknown_products(conn: Connection, *, limit: int) -> Found:
+    """Staged lines whose product is not a stored product: ``(line, product_code)``. The
+    row check uses the cached reference data; this is the database's word on it."""
+    return _unregistered(conn, *_REFERENCES[1], limit)
 
 
 def stored_clashes(conn: Connection, municipality_code: str, *, limit: int) -> Found:
@@ -110,53 +167,107 @@ def drop_stored(conn: Connection, municipality_code: str) -> int:
     )
 
 
-def insert_records(
-    conn: Connection, municipality_code: str, actor: uuid.UUID | None, now: datetime
-) -> int:
-    """Insert every staged dose (matched to the resident holding its coupon number, else
-    pending) with its ``created`` event; the number of records inserted.
+class StoredMeanwhile(Exception):
+    """A staged dose was stored by someone else after the checks ran (a tablet's post):
+    the insert failed on the natural key and the transaction must be rolled back."""
 
-    Unique-key clashes (a tablet recorded one of these doses since the checks ran) are
-    skipped, so the caller compares the count with what it staged.
+
+def insert_records(
+    conn: Connection,
+    municipality_code: str,
+    actor: uuid.UUID | None,
+    now: datetime,
+    *,
+    ids: tuple[str, str],
+) -> None:
+    """Insert every staged dose (matched to the resident holding its coupon number, else
+    pending) with its ``created`` event, and count them in the statistics summary. ``ids``
+    are the 24-hex-digit prefixes of the records' and the events' ids (:func:`_line_id`).
+
+    Raises :class:`StoredMeanwhile` if one of the doses is stored already (nothing is
+    skipped: the caller rolls the whole import back). With the row triggers off
+    (:func:`_may_bypass_triggers`) the foreign keys are not checked again here: the caller
+    has locked and checked them set-based (:func:`lock_references` and the checks).
     """
-    params = {"m": municipality_code, "now": now, "actor": actor}
+    params = {"m": municipality_code, "now": now, "actor": actor, "rid": ids[0], "eid": ids[1]}
     typed = (bindparam("now", type_=UTCDateTime()), bindparam("actor", type_=Uuid()))
-    inserted = conn.execute(
-        text(
-            f"""
-            INSERT INTO dose_record (
-                municipality_code, id, coupon_number, dose_number, resident_local_id,
-                vaccinated_on, product_code, lot_number, site_code, device_id, source,
-                client_record_id, doctor_name, status, locked, version, registered_by,
-                registered_at, updated_at)
-            SELECT CAST(:m AS VARCHAR), {_uuid(conn, "s.id")}, s.coupon_number, s.dose_number,
-                   r.local_id, s.vaccinated_on, s.product_code, s.lot_number, s.site_code,
-                   NULL, 'csv', NULL, s.doctor_name,
-                   CASE WHEN r.local_id IS NULL THEN 'pending' ELSE 'recorded' END,
-                   false, 1, {_uuid(conn, ":actor")}, :now, :now
-            FROM {_S} s
-            LEFT JOIN resident r
-              ON r.municipality_code = :m AND r.coupon_number = s.coupon_number
-            WHERE true
-            ON CONFLICT DO NOTHING
-            """  # noqa: S608 - only constant names are formatted in
-        ).bindparams(*typed),
-        params,
-    ).rowcount
-    conn.execute(
-        text(
-            f"""
-            INSERT INTO dose_record_event (
-                municipality_code, id, dose_record_id, kind, actor_credential_id, at, reason,
-                after)
-            SELECT CAST(:m AS VARCHAR), {_uuid(conn, "s.event_id")}, {_uuid(conn, "s.id")},
-                   'created', {_uuid(conn, ":actor")}, :now, 'bulk import', {_event_after(conn)}
-            FROM {_S} s
-            """  # noqa: S608 - only constant names are formatted in
-        ).bindparams(*typed),
-        params,
+    records = text(
+        f"""
+        INSERT INTO dose_record (
+            municipality_code, id, coupon_number, dose_number, resident_local_id,
+            vaccinated_on, product_code, lot_number, site_code, device_id, source,
+            client_record_id, doctor_name, status, locked, version, registered_by,
+            registered_at, updated_at)
+        SELECT CAST(:m AS VARCHAR), {_line_id(conn, "rid")}, s.coupon_number, s.dose_number,
+               r.local_id, s.vaccinated_on, s.product_code, s.lot_number, s.site_code,
+               NULL, 'csv', NULL, s.doctor_name,
+               CASE WHEN r.local_id IS NULL THEN 'pending' ELSE 'recorded' END,
+               false, 1, {_uuid(conn, ":actor")}, :now, :now
+        FROM {_S} s
+        LEFT JOIN resident r
+          ON r.municipality_code = :m AND r.coupon_number = s.coupon_number
+        """  # noqa: S608 - only constant names are formatted in
+    ).bindparams(*typed)
+    events = text(
+        f"""
+        INSERT INTO dose_record_event (
+            municipality_code, id, dose_record_id, kind, actor_credential_id, at, reason,
+            after)
+        SELECT CAST(:m AS VARCHAR), {_line_id(conn, "eid")}, {_line_id(conn, "rid")},
+               'created', {_uuid(conn, ":actor")}, :now, 'bulk import', {_event_after(conn)}
+        FROM {_S} s
+        """  # noqa: S608 - only constant names are formatted in
+    ).bindparams(*typed)
+    bypass = _may_bypass_triggers(conn)
+    if bypass:
+        before = conn.exec_driver_sql("SHOW session_replication_role").scalar_one()
+        conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+    try:
+        conn.execute(records, params)
+    except IntegrityError as exc:
+        if _unique_violation(exc):
+            raise StoredMeanwhile from exc
+        raise
+    conn.execute(events, params)
+    if bypass:
+        conn.exec_driver_sql(f"SET LOCAL session_replication_role = {before}")
+        conn.execute(text(stats.added_rows_sql(conn.dialect.name, _STAGED_ROWS)), params)
+
+
+#: The staged doses as the rows :func:`insert_records` stores, for the summary.
+_STAGED_ROWS = f"""(
+    SELECT CAST(:m AS VARCHAR) AS municipality_code, s.vaccinated_on, s.product_code,
+           s.dose_number, r.birth_date, 'recorded' AS status
+    FROM {_S} s
+    LEFT JOIN resident r ON r.municipality_code = :m AND r.coupon_number = s.coupon_number
+)"""  # noqa: S608 - only constant names are formatted in
+
+
+def _may_bypass_triggers(conn: Connection) -> bool:
+    """PostgreSQL, and the role may set ``session_replication_role`` (a superuser, or
+    ``GRANT SET ON PARAMETER session_replication_role`` on PostgreSQL 15 and later).
+
+    Only ``dose_record``'s statistics triggers and the foreign keys' internal triggers are
+    on the two tables the import writes; a test keeps that list, since any trigger added
+    later would be skipped by the import too."""
+    if conn.dialect.name != "postgresql":
+        return False
+    if conn.exec_driver_sql("SHOW is_superuser").scalar_one() == "on":
+        return True
+    if (conn.dialect.server_version_info or (0,)) < (15,):
+        return False
+    return bool(
+        conn.exec_driver_sql(
+            "SELECT has_parameter_privilege('session_replication_role', 'SET')"
+        ).scalar_one()
     )
-    return int(inserted)
+
+
+def _unique_violation(exc: IntegrityError) -> bool:
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) == "23505":  # PostgreSQL unique_violation
+        return True
+    return str(orig).startswith("UNIQUE constraint failed")  # SQLite
 
 
 def _event_after(conn: Connection) -> str:
@@ -187,11 +298,13 @@ def count_pending(conn: Connection, municipality_code: str) -> int:
 
 
 def refresh_statistics(conn: Connection) -> None:
-    """Let PostgreSQL's planner see the records just inserted before the series are read
-    back: planned on the statistics of the table before a large import, the read-back joins
-    can pick a nested loop over the whole table (minutes instead of seconds)."""
+    """Let PostgreSQL's planner see the records just inserted, and the flags earlier
+    imports opened, before the series are read back: planned on the statistics from before
+    a large import, the read-back joins can pick a nested loop over the whole table
+    (minutes instead of seconds; autovacuum analyses a table only some time after it
+    changed, and files imported back to back do not wait for it)."""
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("ANALYZE dose_record")
+        conn.exec_driver_sql("ANALYZE dose_record, quality_flag")
 
 
 RECHECK = "dose_import_recheck"
@@ -203,9 +316,10 @@ def create_recheck(
     """PostgreSQL only: the staged coupons whose series the Python flag rules must see, in
     the temporary table :data:`RECHECK`; how many.
 
-    Run after the insert. Every other staged coupon is *fresh* and *clean*: its only records
-    are this file's (no earlier dose, no dose linked from another municipality, so no open
-    flag and nothing pending to match), and none of its doses can meet a flag rule. The tests
+    Run before the insert (a stored dose of the coupon is then an earlier one). Every other
+    staged coupon is *fresh* and *clean*: its only records will be this file's (no earlier
+    dose, no dose linked from another municipality, so no open flag and nothing pending to
+    match), and none of its doses can meet a flag rule. The tests
     here are supersets of the rules (:mod:`vrs.domain.rules`), never narrower:
 
     - lot: no ``vaccine_lot`` row of this number and product that expires on or after the
@@ -235,11 +349,11 @@ def create_recheck(
                        lag(s.vaccinated_on) OVER w AS prev_on
                 FROM {_S} s
                 WINDOW w AS (PARTITION BY s.coupon_number ORDER BY s.dose_number)
-            ), rules AS (
+            ), rules AS MATERIALIZED (
                 SELECT * FROM jsonb_to_recordset(CAST(:rules AS jsonb)) AS r(
                     product_code text, dose_from int, dose_to int, min_days int,
                     min_months int, effective_from date, effective_until date)
-            ), ranges AS (
+            ), ranges AS MATERIALIZED (
                 SELECT * FROM jsonb_to_recordset(CAST(:ranges AS jsonb)) AS a(
                     product_code text, min_age_months int, max_age_months int,
                     effective_from date, effective_until date)
@@ -248,10 +362,10 @@ def create_recheck(
             FROM doses d
             LEFT JOIN resident h
               ON h.municipality_code = :m AND h.coupon_number = d.coupon_number
-            WHERE NOT EXISTS (
-                      SELECT 1 FROM vaccine_lot l
-                      WHERE l.lot_number = d.lot_number AND l.product_code = d.product_code
-                        AND l.expires_on >= d.vaccinated_on)
+            -- At most one lot of a number and product (its key): a join, not a probe a row.
+            LEFT JOIN vaccine_lot l
+              ON l.lot_number = d.lot_number AND l.product_code = d.product_code
+            WHERE l.expires_on IS NULL OR l.expires_on < d.vaccinated_on
                OR d.dose_number - coalesce(d.prev_number, 0) <> 1
                OR d.vaccinated_on <= d.prev_on
                OR (d.prev_on IS NOT NULL AND EXISTS (
@@ -275,10 +389,7 @@ def create_recheck(
                              <= h.birth_date + make_interval(months => a.max_age_months))))
                OR EXISTS (
                       SELECT 1 FROM dose_record o
-                      WHERE o.municipality_code = :m AND o.coupon_number = d.coupon_number
-                        AND NOT EXISTS (
-                            SELECT 1 FROM {_S} t
-                            WHERE t.dose_key = o.coupon_number || CAST(o.dose_number AS TEXT)))
+                      WHERE o.municipality_code = :m AND o.coupon_number = d.coupon_number)
                OR EXISTS (
                       SELECT 1 FROM resident_link k
                       WHERE k.municipality_code = :m AND k.resident_local_id = h.local_id)

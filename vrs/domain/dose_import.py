@@ -31,7 +31,7 @@ import secrets
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from sqlalchemy import Connection
 from sqlmodel import Session
@@ -44,7 +44,7 @@ from vrs.domain.auth import Principal
 from vrs.domain.corrections import _municipality, require_owner
 from vrs.domain.coupons import check_coupon_number, parse_coupon_line
 from vrs.domain.csvimport import CsvRecords, ErrorReport, RowError
-from vrs.domain.errors import Conflict, DomainError
+from vrs.domain.errors import Conflict, DomainError, NotFound
 from vrs.domain.refcache import reference_data
 from vrs.domain.reference import PROGRAMME_START
 from vrs.domain.residents import is_valid_damm_coupon_number
@@ -54,10 +54,9 @@ from vrs.settings import Settings
 DOSE_COLUMNS = ("coupon", "vaccinated_on", "product", "lot", "site_code", "doctor_name")
 DOCTOR_NAME_MAX = 100
 _DATE = re.compile(r"([0-9]{4})[-/]([0-9]{1,2})[-/]([0-9]{1,2})")
-_DIGITS = frozenset("0123456789")
 
 #: One staged row, in :data:`vrs.db.dose_import.DOSE_STAGE` column order.
-StagedDose = tuple[int, str, str, str, str, int, str, str, str, str, str | None]
+StagedDose = tuple[int, str, str, int, str, str, str, str, str | None]
 
 
 @dataclass(frozen=True)
@@ -73,20 +72,16 @@ class DoseImportResult:
     flagged: int
 
 
-class TimeOrderedIds:
-    """Record ids in the UUID version 7 layout (a millisecond time, then random bits and a
-    counter), rising within one import: the primary-key indexes of a bulk insert are then
-    appended to instead of written at random places, and making one costs a string format."""
-
-    def __init__(self, now: datetime) -> None:
-        millis = int(now.timestamp() * 1000) & ((1 << 48) - 1)
-        self._high = (millis << 16) | (0x7 << 12) | secrets.randbits(12)
-        self._low = (0b10 << 62) | (secrets.randbits(30) << 32)
-        self._count = 0
-
-    def __call__(self) -> str:
-        self._count += 1
-        return f"{self._high:016x}{self._low + self._count:016x}"
+def time_ordered_id_prefix(now: datetime) -> str:
+    """The first 24 of 32 hex digits of one import's record (or event) ids, in the UUID
+    version 7 layout (a millisecond time, the version, the variant and 42 random bits); the
+    SQL appends the file line as 8 hex digits. The ids rise with the lines, so the
+    primary-key indexes of the bulk insert are appended to instead of written at random
+    places, and no id is made or sent row by row."""
+    millis = int(now.timestamp() * 1000) & ((1 << 48) - 1)
+    high = (millis << 16) | (0x7 << 12) | secrets.randbits(12)
+    low = (0b10 << 30) | secrets.randbits(30)
+    return f"{high:016x}{low:08x}"
 
 
 class DoseRowCheck:
@@ -104,8 +99,6 @@ class DoseRowCheck:
         self._now = now
         self._today = today_in_japan(now)
         self._products = products
-        self._record_id = TimeOrderedIds(now)
-        self._event_id = TimeOrderedIds(now)
         #: Valid vaccination dates seen so far, text -> ISO form.
         self._dates: dict[str, str] = {}
 
@@ -118,7 +111,8 @@ class DoseRowCheck:
             and coupon[0] == "1"
             and coupon[1] != "0"
             and coupon[2:8] == self._m
-            and _DIGITS.issuperset(coupon)
+            and coupon.isascii()
+            and coupon.isdigit()
             and (not self._damm or is_valid_damm_coupon_number(coupon[8:]))
             and product in self._products
             and 0 < len(lot) <= MAX_LOT_LENGTH
@@ -126,11 +120,12 @@ class DoseRowCheck:
             and lot[0] != " "
             and lot[-1] != " "
             and len(site) == 10
-            and _DIGITS.issuperset(site)
+            and site.isascii()
+            and site.isdigit()
             and len(doctor) <= DOCTOR_NAME_MAX
         ):
             number = coupon[8:]
-            return (line, self._record_id(), self._event_id(), number + coupon[1], number,
+            return (line, number + coupon[1], number,
                     int(coupon[1]), iso, product, lot, site, doctor or None)  # fmt: skip
         return self._check_each_field(line, fields, report)
 
@@ -149,7 +144,7 @@ class DoseRowCheck:
             lot = check_lot(lot)
         except DomainError as exc:
             report.add(line, "lot", exc.code, exc.message)
-        if not (len(site) == 10 and _DIGITS.issuperset(site)):
+        if not (len(site) == 10 and site.isascii() and site.isdigit()):
             report.add(line, "site_code", "UNKNOWN_SITE", "a site code is 10 digits")
         if len(doctor) > DOCTOR_NAME_MAX:
             report.add(
@@ -157,7 +152,7 @@ class DoseRowCheck:
             )
         if report.total != before:
             return None
-        return (line, self._record_id(), self._event_id(), number + str(dose_number), number,
+        return (line, number + str(dose_number), number,
                 dose_number, iso, product, lot, site, doctor or None)  # fmt: skip
 
     def _coupon(self, line: int, coupon: str, report: ErrorReport) -> tuple[str, int]:
@@ -241,31 +236,45 @@ def import_doses(
     )
     conn = session.connection()
     stage = sql.DOSE_STAGE
+    sql.sort_in_memory(conn)
     stage.create(conn)
     stage.load(
         conn, (row for line, fields in records if (row := check(line, fields, report)) is not None)
     )
-    stage.index(conn, "line", "dose_key", "site_code")
+    # The checks below join or group the whole table: hash joins need no index on it.
+    stage.analyze(conn)
+    if not sql.lock_references(conn, municipality_code):
+        raise NotFound("UNKNOWN_MUNICIPALITY", f"no municipality {municipality_code}")
     _report_clashes(conn, municipality_code, report)
     report.raise_if_any()
     unchanged = sql.drop_stored(conn, municipality_code)
-    expected = records.rows - unchanged
-    created = sql.insert_records(conn, municipality_code, actor.credential_id, now)
-    if created != expected:
-        raise Conflict(
-            "IMPORT_RACE",
-            "doses of this file were recorded by a tablet while it was imported; "
-            "nothing was written, send the file again",
-        )
-    pending = sql.count_pending(conn, municipality_code)
-    # The import's own lock serialises imports; a file may hold more coupons than
-    # PostgreSQL's lock table has room for, so the series locks are not taken one by one.
+    created = records.rows - unchanged
     flagged = 0
     if created:
         if unchanged:  # the planner should see the staging table as it is now
-            conn.exec_driver_sql(f"ANALYZE {stage.name}")
-        sql.refresh_statistics(conn)
-        flagged = _reevaluate(session, conn, municipality_code, now)
+            stage.analyze(conn)
+        recheck = _series_to_recheck(session, conn, municipality_code)
+        try:
+            sql.insert_records(
+                conn,
+                municipality_code,
+                actor.credential_id,
+                now,
+                ids=(time_ordered_id_prefix(now), time_ordered_id_prefix(now)),
+            )
+        except sql.StoredMeanwhile:
+            session.rollback()
+            raise Conflict(
+                "IMPORT_RACE",
+                "doses of this file were recorded by a tablet while it was imported; "
+                "nothing was written, send the file again",
+            ) from None
+        # The import's own lock serialises imports; a file may hold more coupons than
+        # PostgreSQL's lock table has room for, so the series locks are not taken one by one.
+        if recheck is not None:
+            sql.refresh_statistics(conn)
+            flagged = reevaluate_selected(session, municipality_code, recheck, now)
+    pending = sql.count_pending(conn, municipality_code) if created else 0
     stage.drop(conn)
     result = DoseImportResult(
         rows=records.rows,
@@ -292,8 +301,9 @@ def import_doses(
     return result
 
 
-def _reevaluate(session: Session, conn: Connection, municipality_code: str, now: datetime) -> int:
-    """Run the flag rules on the series the file touched; how many records are flagged.
+def _series_to_recheck(session: Session, conn: Connection, municipality_code: str) -> Any:
+    """Before the insert: a subquery of the coupons whose series the flag rules must run on
+    once the file's doses are in, or ``None`` when there are none.
 
     On PostgreSQL only the series that could change are read back into the Python rules
     (:func:`vrs.db.dose_import.create_recheck`): a new coupon whose doses are all in the file
@@ -301,14 +311,14 @@ def _reevaluate(session: Session, conn: Connection, municipality_code: str, now:
     the rules on every touched series.
     """
     if conn.dialect.name != "postgresql":
-        return reevaluate_selected(session, municipality_code, sql.staged_coupon_select(), now)
+        return sql.staged_coupon_select()
     ref = reference_data(session)
     rules = json.dumps([asdict(r) for r in ref.interval_rules], default=date.isoformat)
     ranges = json.dumps([asdict(a) for a in ref.age_ranges], default=date.isoformat)
     if not sql.create_recheck(conn, municipality_code, rules, ranges):
-        return 0
+        return None
     conn.exec_driver_sql(f"ANALYZE {sql.RECHECK}")
-    return reevaluate_selected(session, municipality_code, sql.recheck_select(), now)
+    return sql.recheck_select()
 
 
 _CLASH_MESSAGES = {
@@ -336,6 +346,14 @@ def _report_clashes(conn: Connection, municipality_code: str, report: ErrorRepor
             for line, site in sites.rows
         ),
         sites.total,
+    )
+    products = sql.unknown_products(conn, limit=report.limit)
+    report.add_sorted(
+        (
+            RowError(line, "product", "UNKNOWN_PRODUCT", f"{product} is not a known vaccine")
+            for line, product in products.rows
+        ),
+        products.total,
     )
     clashes = sql.stored_clashes(conn, municipality_code, limit=report.limit)
     errors = []

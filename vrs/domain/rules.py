@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import Table, and_, bindparam, exists, func, insert, select, update
 from sqlmodel import Session
 
+from vrs.db.bulk import insert_rows
 from vrs.db.concurrency import lock_keys
 from vrs.db.models import (
     DoseRecord,
@@ -51,7 +52,6 @@ LOT: Table = VaccineLot.__table__  # type: ignore[attr-defined]
 RESIDENT: Table = Resident.__table__  # type: ignore[attr-defined]
 LINK: Table = ResidentLink.__table__  # type: ignore[attr-defined]
 
-_INSERT_FLAG = insert(FLAG)
 _INSERT_EVENT = insert(EVENT)
 
 SYSTEM_RESOLVER = "system"
@@ -838,5 +838,6 @@ def _open_flags(
     if not findings:
         return
     flags, events = flag_rows(municipality_code, findings, opened)
-    session.connection().execute(_INSERT_FLAG, flags)
-    session.connection().execute(_INSERT_EVENT, events)
+    # A bulk import's re-evaluation can open thousands: copied, not inserted one by one.
+    insert_rows(session.connection(), FLAG, flags)
+    insert_rows(session.connection(), EVENT, events)

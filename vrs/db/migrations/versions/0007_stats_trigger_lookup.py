@@ -1,11 +1,12 @@
 """The statistics triggers look each record's resident up on its primary key.
 
-The triggers of 0004 joined the transition table to ``resident``; planned without statistics
-for the transition table, PostgreSQL hashed the whole resident table for every write
-statement. The functions and triggers are made again from :mod:`vrs.db.stats`.
+The triggers of 0004 (their functions redefined by 0006) joined the transition table to
+``resident``; planned without statistics for the transition table, PostgreSQL hashed the
+whole resident table for every write statement. The functions and triggers are made again
+from :mod:`vrs.db.stats`.
 
-Revision ID: 0006_stats_trigger_lookup
-Revises: 0005_trust_publication
+Revision ID: 0007_stats_trigger_lookup
+Revises: 0006_stats_age_once
 Create Date: 2026-11-24
 """
 
@@ -17,8 +18,8 @@ from alembic import op
 
 from vrs.db.stats import drop_trigger_ddl, trigger_ddl
 
-revision: str = "0006_stats_trigger_lookup"
-down_revision: str | None = "0005_trust_publication"
+revision: str = "0007_stats_trigger_lookup"
+down_revision: str | None = "0006_stats_age_once"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
