@@ -8,6 +8,8 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
+from vrs.domain.doses import WIRE_OPTIONS
+
 
 class FastJSONResponse(Response):
     """``content`` may hold UUIDs, dates and times: orjson writes them (UTC times end in Z,
@@ -16,4 +18,4 @@ class FastJSONResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, option=orjson.OPT_UTC_Z)
+        return orjson.dumps(content, option=WIRE_OPTIONS)

@@ -1,10 +1,11 @@
 """PostgreSQL statements of the ingest fast path (psycopg 3, asynchronous, set-based).
 
 One call stores any number of records in two round trips: the first (pipelined) takes the
-series locks, inserts the new records with their ``created`` events, and reads back every
-affected series with its open flags; the second writes whatever the rules decided and
-commits. The SQLAlchemy path in :mod:`vrs.domain.doses` does the same work portably and is
-the cross-check in the tests.
+series locks and runs :data:`STORE`, one statement that inserts the new records with their
+``created`` events and reads back every affected series with its open flags; the second
+writes whatever the rules decided and commits. A unique-key race with another series'
+transaction costs a third (:data:`STORE_GUARDED`, after a rollback). The SQLAlchemy path
+in :mod:`vrs.domain.doses` does the same work portably and is the cross-check in the tests.
 """
 
 from __future__ import annotations

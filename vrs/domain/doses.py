@@ -575,6 +575,11 @@ class _StoredRows:
             rows.extend(dict(r) for r in session.connection().execute(_STORED, params).mappings())
         return cls(rows)
 
+    def knows(self, d: _Dose) -> bool:
+        """Whether a stored row shares ``d``'s client id or natural key (else its verdict
+        would be ``RETRY``)."""
+        return d.client_key in self.by_client or d.natural_key in self.by_key
+
     def verdict(self, d: _Dose) -> _Verdict:
         row = self.by_client.get(d.client_key)
         if row is not None:

@@ -329,9 +329,7 @@ async def _store(
         now=now,
     )
     stored = _StoredRows(rows)
-    if any(
-        d.client_key not in stored.by_client and d.natural_key not in stored.by_key for d in doses
-    ):
+    if not all(stored.knows(d) for d in doses):
         # A client id taken by another series' transaction after this one's snapshot:
         # read the records again rather than answer RETRY.
         rows = await read_again(conn, rows, series=series_keys, client_ids=client_ids)
